@@ -1,0 +1,3 @@
+export * from './messages.ts'
+export * from './errors.ts'
+export { decodeDelegateMessage, decodeManagerMessage, MAX_FRAME_BYTES } from './decode.ts'

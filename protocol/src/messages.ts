@@ -1,0 +1,125 @@
+/**
+ * The wire protocol between a delegate and the manager: JSON text frames over one WebSocket
+ * that the delegate dials (`GET /api/v1/delegates/stream`, `Authorization: Bearer <token>`).
+ *
+ *   delegate                                    manager
+ *      │── hello {protocol, name, tags, capacity} ──▶│  refuses an unknown protocol (close 1002)
+ *      │◀──────────── welcome {delegateId} ──────────│
+ *      │── heartbeat {active} (every heartbeatMs) ──▶│  silent past the timeout → tasks released
+ *      │◀──── task.assign {taskId, attemptId, …} ────│  only while active < capacity
+ *      │── task.result {taskId, attemptId, …} ──────▶│  dropped unless this attempt is current
+ *      │◀──── task.cancel {taskId, attemptId} ───────│  timeout: the delegate aborts the task
+ *      │── drain ───────────────────────────────────▶│  SIGTERM: no new tasks for this delegate
+ *
+ * `attemptId` names one hand-over of a task to one delegate, so that a result from an earlier
+ * attempt (a delegate the manager gave up on) can never end the task twice.
+ */
+
+export const PROTOCOL_VERSION = 1
+
+export const TaskType = {
+  validateConnector: 'validate-connector',
+  listImages: 'list-images',
+  listTags: 'list-tags',
+} as const
+export type TaskType = (typeof TaskType)[keyof typeof TaskType]
+export const TASK_TYPES: readonly TaskType[] = Object.values(TaskType)
+
+/** What a delegate needs to reach one registry. Exactly one of password / passwordRef, or none. */
+export interface RegistryTarget {
+  /** The connector URL as the user typed it; the delegate normalises it. */
+  url: string
+  username?: string
+  /** Decrypted by the manager; only ever sent to an authenticated delegate. */
+  password?: string
+  /** A delegate-side reference (`env:NAME`, `file:/path`) resolved on the delegate. */
+  passwordRef?: string
+}
+
+export interface TaskSpec {
+  type: TaskType
+  registry: RegistryTarget
+  /** Repository name, for list-tags. */
+  image?: string
+}
+
+/** A failure as it travels: stable code, a message for humans, and whether to try again. */
+export interface WireFailure {
+  code: string
+  message: string
+  retryable: boolean
+  /** Network-level: this delegate cannot reach the registry at all (SPEC §4.5). */
+  cannotReach?: boolean
+  status?: number
+  retryAfterMs?: number
+  /** The registry's own `errors[]`, trimmed. */
+  registryErrors?: unknown[]
+  url?: string
+}
+
+export interface ValidateResult {
+  type: 'validate-connector'
+  url: string
+  apiVersion: string | null
+  authScheme: 'none' | 'basic' | 'bearer'
+}
+export interface ListImagesResult {
+  type: 'list-images'
+  images: string[]
+  truncated: boolean
+}
+export interface ListTagsResult {
+  type: 'list-tags'
+  image: string
+  tags: string[]
+  truncated: boolean
+}
+export type TaskResult = ValidateResult | ListImagesResult | ListTagsResult
+
+// ── delegate → manager ──────────────────────────────────────────────────────────────────────
+export interface Hello {
+  type: 'hello'
+  protocol: number
+  name: string
+  tags: string[]
+  capacity: number
+  version: string
+}
+export interface Heartbeat {
+  type: 'heartbeat'
+  /** Attempt ids the delegate is running right now. */
+  active: string[]
+}
+export interface TaskResultMessage {
+  type: 'task.result'
+  taskId: string
+  attemptId: string
+  outcome: { ok: true; result: TaskResult } | { ok: false; error: WireFailure }
+}
+export interface Drain {
+  type: 'drain'
+}
+export type DelegateMessage = Hello | Heartbeat | TaskResultMessage | Drain
+
+// ── manager → delegate ──────────────────────────────────────────────────────────────────────
+export interface Welcome {
+  type: 'welcome'
+  protocol: number
+  delegateId: string
+  heartbeatMs: number
+}
+export interface TaskAssign {
+  type: 'task.assign'
+  taskId: string
+  attemptId: string
+  task: TaskSpec
+  /** Epoch ms after which the manager no longer wants the answer. */
+  deadline: number
+}
+export interface TaskCancel {
+  type: 'task.cancel'
+  taskId: string
+  attemptId: string
+  reason: string
+}
+export type ManagerMessage = Welcome | TaskAssign | TaskCancel

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { CloseCode, decodeDelegateMessage, decodeManagerMessage, PROTOCOL_VERSION, ProtocolError } from '../src/index.ts'
+
+const hello = { type: 'hello', protocol: PROTOCOL_VERSION, name: 'd1', tags: ['eu'], capacity: 4, version: '0.1.0' }
+
+describe('decodeDelegateMessage', () => {
+  it('turns a valid hello into a typed message', () => {
+    expect(decodeDelegateMessage(JSON.stringify(hello))).toEqual(hello)
+  })
+
+  it('accepts a Buffer frame as ws delivers it', () => {
+    expect(decodeDelegateMessage(Buffer.from(JSON.stringify({ type: 'heartbeat', active: ['a'] })))).toEqual({
+      type: 'heartbeat',
+      active: ['a'],
+    })
+  })
+
+  it('decodes a failed task result with its failure fields', () => {
+    const msg = {
+      type: 'task.result',
+      taskId: 't',
+      attemptId: 'a',
+      outcome: { ok: false, error: { code: 'CONNECTION_REFUSED', message: 'm', retryable: true, cannotReach: true } },
+    }
+    expect(decodeDelegateMessage(JSON.stringify(msg))).toEqual(msg)
+  })
+
+  it('decodes a list-tags result', () => {
+    const msg = {
+      type: 'task.result',
+      taskId: 't',
+      attemptId: 'a',
+      outcome: { ok: true, result: { type: 'list-tags', image: 'x', tags: ['1', '2'], truncated: false } },
+    }
+    expect(decodeDelegateMessage(JSON.stringify(msg))).toEqual(msg)
+  })
+
+  const bad: [string, unknown, RegExp][] = [
+    ['binary garbage', Buffer.from([0xff, 0xfe, 0x00]), /not JSON/],
+    ['a JSON array', '[]', /must be an object/],
+    ['an unknown type', JSON.stringify({ type: 'nope' }), /unknown message type/],
+    ['a hello with a string capacity', JSON.stringify({ ...hello, capacity: '4' }), /capacity/],
+    ['a hello with zero capacity', JSON.stringify({ ...hello, capacity: 0 }), /capacity/],
+    ['a hello with non-string tags', JSON.stringify({ ...hello, tags: [1] }), /tags/],
+    ['a result without outcome', JSON.stringify({ type: 'task.result', taskId: 't', attemptId: 'a' }), /outcome/],
+    [
+      'a result with an unknown task type',
+      JSON.stringify({ type: 'task.result', taskId: 't', attemptId: 'a', outcome: { ok: true, result: { type: 'x' } } }),
+      /result.type/,
+    ],
+    ['a number', 42, /text/],
+  ]
+  it.each(bad)('refuses %s with a protocol error (close 1002)', (_name, frame, message) => {
+    let caught: unknown
+    try {
+      decodeDelegateMessage(frame)
+    } catch (e) {
+      caught = e
+    }
+    expect(caught).toBeInstanceOf(ProtocolError)
+    expect((caught as ProtocolError).message).toMatch(message)
+    expect((caught as ProtocolError).closeCode).toBe(CloseCode.protocolError)
+  })
+})
+
+describe('decodeManagerMessage', () => {
+  it('decodes an assignment with registry credentials', () => {
+    const msg = {
+      type: 'task.assign',
+      taskId: 't',
+      attemptId: 'a',
+      deadline: 123,
+      task: { type: 'list-tags', image: 'library/nginx', registry: { url: 'docker.io', username: 'u', password: 'p' } },
+    }
+    expect(decodeManagerMessage(JSON.stringify(msg))).toEqual(msg)
+  })
+
+  it('refuses an assignment of an unknown task type', () => {
+    const msg = { type: 'task.assign', taskId: 't', attemptId: 'a', deadline: 1, task: { type: 'rm -rf', registry: { url: 'x' } } }
+    expect(() => decodeManagerMessage(JSON.stringify(msg))).toThrow(/task.type/)
+  })
+})
