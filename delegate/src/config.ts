@@ -1,0 +1,108 @@
+/** The delegate's settings (SPEC §2). The only file of the delegate that reads process.env. */
+import { hostname } from 'node:os'
+import convict from 'convict'
+import { explain } from '../../protocol/src/config-error.ts'
+
+convict.addFormat({
+  name: 'manager-urls',
+  validate(value: unknown) {
+    const urls = String(value).split(',').map((s) => s.trim()).filter(Boolean)
+    if (urls.length === 0) throw new Error('is required (e.g. http://127.0.0.1:8080)')
+    for (const u of urls) {
+      let parsed: URL
+      try {
+        parsed = new URL(u)
+      } catch {
+        throw new Error(`has ${JSON.stringify(u)}, which is not a URL`)
+      }
+      if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) throw new Error(`must use http(s) or ws(s), not ${parsed.protocol}`)
+    }
+  },
+})
+convict.addFormat({
+  name: 'delegate-token',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || value.trim() === '') throw new Error('is required (create one with POST /api/v1/delegate-tokens)')
+  },
+})
+
+const schema = {
+  managerUrl: { doc: 'Manager URL(s), comma-separated; the delegate fails over in order', format: 'manager-urls', default: '', env: 'MANAGER_URL' },
+  token: { doc: 'Delegate token', format: 'delegate-token', default: '', env: 'DELEGATE_TOKEN', sensitive: true },
+  name: { doc: 'Delegate name (also a selector)', format: String, default: hostname(), env: 'DELEGATE_NAME' },
+  tags: { doc: 'Comma-separated selectors this delegate offers', format: String, default: '', env: 'DELEGATE_TAGS' },
+  capacity: { doc: 'Concurrent tasks', format: 'nat', default: 8, env: 'DELEGATE_CAPACITY' },
+  caFile: { doc: 'Extra PEM CAs trusted for registry calls', format: String, default: '', env: 'REGISTRY_CA_FILE' },
+  httpsProxy: { doc: 'Proxy for https', format: String, default: '', env: 'HTTPS_PROXY' },
+  httpProxy: { doc: 'Proxy for http', format: String, default: '', env: 'HTTP_PROXY' },
+  noProxy: { doc: 'Hosts reached without proxy', format: String, default: '', env: 'NO_PROXY' },
+  logLevel: {
+    doc: 'pino level',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'LOG_LEVEL',
+  },
+  drainGraceMs: {
+    doc: 'On SIGTERM, how long running tasks may take before the delegate exits anyway',
+    format: 'nat',
+    default: 30_000,
+    env: 'DELEGATE_DRAIN_GRACE_MS',
+  },
+  healthPort: { doc: 'Port of the delegate health endpoint (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
+}
+
+export type DelegateConfig = Readonly<{
+  managerUrls: string[]
+  token: string
+  name: string
+  tags: string[]
+  capacity: number
+  caFile: string
+  proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+  logLevel: string
+  drainGraceMs: number
+  healthPort: number
+  /** what `env:NAME` password references resolve against */
+  env: Readonly<Record<string, string | undefined>>
+}>
+
+export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): DelegateConfig {
+  // lower-case proxy variables are what curl reads first; honour them too
+  const merged = {
+    ...env,
+    HTTPS_PROXY: env.HTTPS_PROXY ?? env.https_proxy,
+    HTTP_PROXY: env.HTTP_PROXY ?? env.http_proxy,
+    NO_PROXY: env.NO_PROXY ?? env.no_proxy,
+  }
+  const config = convict(schema, { env: merged, args: [] })
+  const at = argv.indexOf('--config')
+  if (at !== -1) {
+    const file = argv[at + 1]
+    if (!file) throw new Error('--config needs a file path')
+    config.loadFile(file)
+  }
+  try {
+    config.validate({ allowed: 'strict' })
+  } catch (e) {
+    throw new Error(explain((e as Error).message, schema))
+  }
+  const p = config.getProperties()
+  if (p.capacity < 1) throw new Error('DELEGATE_CAPACITY must be at least 1')
+  const proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } = {}
+  if (p.httpProxy) proxy.httpProxy = p.httpProxy
+  if (p.httpsProxy) proxy.httpsProxy = p.httpsProxy
+  if (p.noProxy) proxy.noProxy = p.noProxy
+  return Object.freeze({
+    managerUrls: p.managerUrl.split(',').map((s) => s.trim()).filter(Boolean),
+    token: p.token,
+    name: p.name,
+    tags: p.tags.split(',').map((s) => s.trim()).filter(Boolean),
+    capacity: p.capacity,
+    caFile: p.caFile,
+    proxy,
+    logLevel: p.logLevel,
+    drainGraceMs: p.drainGraceMs,
+    healthPort: p.healthPort,
+    env,
+  })
+}

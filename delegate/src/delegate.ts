@@ -1,0 +1,193 @@
+/**
+ * A running delegate: holds the manager connection, runs the tasks it is given (each with its own
+ * AbortController, never more than `capacity`), heart-beats, and drains on SIGTERM.
+ */
+import type { Logger } from 'pino'
+import {
+  PROTOCOL_VERSION,
+  type ManagerMessage,
+  type TaskAssign,
+  type TaskResult,
+  type TaskSpec,
+  type WireFailure,
+} from '../../protocol/src/index.ts'
+import { ManagerConnection } from './manager-connection.ts'
+import { resolvePassword } from './resolve-password.ts'
+
+/** What runs registry work; the RegistryClient in production. */
+export interface TaskRunner {
+  run(task: TaskSpec, signal: AbortSignal): Promise<TaskResult>
+  close(): Promise<void>
+}
+
+export interface DelegateOptions {
+  managerUrls: readonly string[]
+  token: string
+  name: string
+  tags: readonly string[]
+  capacity: number
+  version: string
+  log: Logger
+  runner: TaskRunner
+  env: Readonly<Record<string, string | undefined>>
+  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+}
+
+interface Running {
+  taskId: string
+  attemptId: string
+  controller: AbortController
+  done: Promise<void>
+}
+
+export class Delegate {
+  readonly #opts: DelegateOptions
+  readonly #log: Logger
+  readonly #conn: ManagerConnection
+  readonly #running = new Map<string, Running>()
+  #heartbeat: NodeJS.Timeout | null = null
+  #draining = false
+  #delegateId: string | null = null
+
+  constructor(opts: DelegateOptions) {
+    this.#opts = opts
+    this.#log = opts.log
+    const connOpts: ConstructorParameters<typeof ManagerConnection>[0] = {
+      urls: opts.managerUrls,
+      token: opts.token,
+      log: opts.log,
+      hello: () => ({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        name: opts.name,
+        tags: [...opts.tags],
+        capacity: opts.capacity,
+        version: opts.version,
+      }),
+      onMessage: (m) => this.#onMessage(m),
+      onDisconnect: () => this.#onDisconnect(),
+    }
+    if (opts.proxy) connOpts.proxy = opts.proxy
+    this.#conn = new ManagerConnection(connOpts)
+  }
+
+  get id(): string | null {
+    return this.#delegateId
+  }
+
+  get activeTasks(): number {
+    return this.#running.size
+  }
+
+  get connectionState() {
+    return this.#conn.state
+  }
+
+  start(): void {
+    this.#conn.start()
+  }
+
+  /**
+   * SIGTERM: tell the manager to send nothing more, let running tasks finish within `graceMs`
+   * (then abort them), close the socket. Resolves when everything is stopped.
+   */
+  async drain(graceMs: number): Promise<void> {
+    if (!this.#draining) {
+      this.#draining = true
+      this.#conn.send({ type: 'drain' })
+      this.#log.info({ running: this.#running.size, graceMs }, 'draining')
+    }
+    const all = Promise.all([...this.#running.values()].map((r) => r.done))
+    const grace = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), graceMs).unref())
+    if ((await Promise.race([all, grace])) === 'late') {
+      this.#log.warn({ running: this.#running.size }, 'grace period over; aborting running tasks')
+      for (const r of this.#running.values()) r.controller.abort(new Error('delegate stopping'))
+      await all
+    }
+    await this.close()
+  }
+
+  async close(): Promise<void> {
+    if (this.#heartbeat) clearInterval(this.#heartbeat)
+    this.#heartbeat = null
+    for (const r of this.#running.values()) r.controller.abort(new Error('delegate stopping'))
+    await this.#conn.close()
+    await this.#opts.runner.close()
+  }
+
+  #onMessage(message: ManagerMessage): void {
+    switch (message.type) {
+      case 'welcome':
+        this.#delegateId = message.delegateId
+        this.#conn.welcomed()
+        this.#log.info({ delegateId: message.delegateId }, 'welcomed by manager')
+        if (this.#heartbeat) clearInterval(this.#heartbeat)
+        this.#heartbeat = setInterval(
+          () => this.#conn.send({ type: 'heartbeat', active: [...this.#running.keys()] }),
+          message.heartbeatMs,
+        )
+        if (this.#draining) this.#conn.send({ type: 'drain' })
+        return
+      case 'task.assign':
+        this.#start(message)
+        return
+      case 'task.cancel': {
+        const r = this.#running.get(message.attemptId)
+        if (r) {
+          this.#log.info({ taskId: message.taskId, reason: message.reason }, 'task cancelled by manager')
+          r.controller.abort(new Error(message.reason))
+        }
+        return
+      }
+      default: {
+        const never: never = message
+        throw new Error(`unhandled message ${JSON.stringify(never)}`)
+      }
+    }
+  }
+
+  #onDisconnect(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat)
+    this.#heartbeat = null
+    // The manager has released these tasks and will run them elsewhere: stop the work here.
+    for (const r of this.#running.values()) r.controller.abort(new Error('manager connection lost'))
+  }
+
+  #start(assign: TaskAssign): void {
+    const log = this.#log.child({ taskId: assign.taskId, attemptId: assign.attemptId, type: assign.task.type })
+    if (this.#draining || this.#running.size >= this.#opts.capacity) {
+      log.warn({ running: this.#running.size }, 'assignment refused: draining or at capacity')
+      this.#fail(assign, { code: 'DELEGATE_BUSY', message: 'delegate is draining or at capacity', retryable: true })
+      return
+    }
+    const controller = new AbortController()
+    const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()))
+    const started = Date.now()
+    const done = (async () => {
+      try {
+        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
+        const result = await this.#opts.runner.run(task, controller.signal)
+        log.info({ durationMs: Date.now() - started }, 'task succeeded')
+        this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
+      } catch (err) {
+        const failure = toWireFailure(err)
+        if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
+        log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
+        this.#fail(assign, failure)
+      } finally {
+        clearTimeout(timeout)
+        this.#running.delete(assign.attemptId)
+      }
+    })()
+    this.#running.set(assign.attemptId, { taskId: assign.taskId, attemptId: assign.attemptId, controller, done })
+  }
+
+  #fail(assign: TaskAssign, error: WireFailure): void {
+    this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
+  }
+}
+
+function toWireFailure(err: unknown): WireFailure {
+  if (err && typeof (err as { toWire?: unknown }).toWire === 'function') return (err as { toWire(): WireFailure }).toWire()
+  return { code: 'INTERNAL', message: 'the delegate failed unexpectedly; see its log', retryable: true }
+}

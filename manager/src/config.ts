@@ -1,0 +1,118 @@
+/** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
+import convict from 'convict'
+import { explain } from '../../protocol/src/config-error.ts'
+
+const base64Key32 = {
+  name: 'base64-key-32',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || Buffer.from(value, 'base64').length !== 32) {
+      throw new Error('must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    }
+  },
+}
+convict.addFormat(base64Key32)
+convict.addFormat({
+  name: 'required-string',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || value.trim() === '') throw new Error('is required')
+  },
+})
+convict.addFormat({
+  name: 'optional-base64-key-32',
+  validate(value: unknown) {
+    if (value !== '') base64Key32.validate(value)
+  },
+})
+
+const schema = {
+  host: { doc: 'Address the HTTP server binds', format: String, default: '0.0.0.0', env: 'MANAGER_HOST' },
+  port: { doc: 'HTTP port (REST, console, delegate WebSocket)', format: 'port', default: 8080, env: 'MANAGER_PORT' },
+  redisUrl: { doc: 'Redis holding all state', format: String, default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
+  apiKey: {
+    doc: 'Bearer key for /api/v1',
+    format: 'required-string',
+    default: '',
+    env: 'MANAGER_API_KEY',
+    sensitive: true,
+  },
+  secretsKey: {
+    doc: 'AES-256-GCM key for secrets at rest (32 bytes, base64)',
+    format: 'base64-key-32',
+    default: '',
+    env: 'MANAGER_SECRETS_KEY',
+    sensitive: true,
+  },
+  secretsOldKey: {
+    doc: 'A previous secrets key, still accepted for decryption while values are rotated',
+    format: 'optional-base64-key-32',
+    default: '',
+    env: 'MANAGER_SECRETS_OLD_KEY',
+    sensitive: true,
+  },
+  logLevel: {
+    doc: 'pino level',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'LOG_LEVEL',
+  },
+  queuePrefix: { doc: 'Redis key prefix for all manager state', format: String, default: 'rd', env: 'MANAGER_QUEUE_PREFIX' },
+  heartbeatTimeoutMs: {
+    doc: 'A delegate silent for this long is considered gone and its tasks run elsewhere',
+    format: 'nat',
+    default: 10_000,
+    env: 'MANAGER_HEARTBEAT_TIMEOUT_MS',
+  },
+  heartbeatIntervalMs: {
+    doc: 'How often delegates are asked to heartbeat',
+    format: 'nat',
+    default: 2_000,
+    env: 'MANAGER_HEARTBEAT_INTERVAL_MS',
+  },
+  unreachableMarkMs: {
+    doc: 'How long a delegate stays marked unable to reach a registry host',
+    format: 'nat',
+    default: 60_000,
+    env: 'MANAGER_UNREACHABLE_MARK_MS',
+  },
+  workerConcurrency: {
+    doc: 'Tasks one manager replica dispatches at once (waiting for a delegate included)',
+    format: 'nat',
+    default: 2_000,
+    env: 'MANAGER_WORKER_CONCURRENCY',
+  },
+}
+
+export type ManagerConfig = Readonly<{
+  host: string
+  port: number
+  redisUrl: string
+  apiKey: string
+  secretsKey: string
+  secretsOldKey: string
+  logLevel: string
+  queuePrefix: string
+  heartbeatTimeoutMs: number
+  heartbeatIntervalMs: number
+  unreachableMarkMs: number
+  workerConcurrency: number
+}>
+
+/**
+ * Reads env (then `--config file.json` when given) and validates strictly. Throws an Error
+ * whose message is one line per wrong setting, naming its environment variable.
+ */
+export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
+  const config = convict(schema, { env, args: [] })
+  const at = argv.indexOf('--config')
+  if (at !== -1) {
+    const file = argv[at + 1]
+    if (!file) throw new Error('--config needs a file path')
+    config.loadFile(file)
+  }
+  try {
+    config.validate({ allowed: 'strict' })
+  } catch (e) {
+    throw new Error(explain((e as Error).message, schema))
+  }
+  return Object.freeze(config.getProperties()) as ManagerConfig
+}

@@ -1,0 +1,290 @@
+/**
+ * The WebSocket endpoint delegates dial. It authenticates the upgrade (401 before any protocol
+ * runs), speaks the protocol of protocol/, keeps liveness (ws ping/pong plus the delegate's own
+ * heartbeats) and feeds the dispatcher. One `DelegateLink` per connected delegate.
+ */
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { WebSocket, WebSocketServer } from 'ws'
+import {
+  CloseCode,
+  decodeDelegateMessage,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type DelegateMessage,
+  type Hello,
+  type ManagerMessage,
+} from '../../protocol/src/index.ts'
+import type { DelegateDirectory } from './delegate-directory.ts'
+import type { DelegateLink, Dispatcher } from './dispatcher.ts'
+import type { TokenStore } from './token-store.ts'
+
+export const STREAM_PATH = '/api/v1/delegates/stream'
+const HELLO_TIMEOUT_MS = 10_000
+
+export interface GatewayOptions {
+  server: Server
+  tokens: TokenStore
+  dispatcher: Dispatcher
+  directory: DelegateDirectory
+  log: Logger
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+  /** counts frames that could not be decoded (metrics) */
+  onDecodeFailure?(reason: string): void
+}
+
+interface Conn {
+  ws: WebSocket
+  tokenId: string
+  link: DelegateLink | null
+  alive: boolean
+}
+
+export class DelegateGateway {
+  readonly #opts: GatewayOptions
+  readonly #wss: WebSocketServer
+  readonly #conns = new Set<Conn>()
+  readonly #timers: NodeJS.Timeout[] = []
+  #closing = false
+
+  constructor(opts: GatewayOptions) {
+    this.#opts = opts
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+  }
+
+  get connectionCount(): number {
+    return this.#conns.size
+  }
+
+  start(): void {
+    this.#opts.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgrade(req, socket, head).catch((err: unknown) => {
+        this.#opts.log.error({ err }, 'delegate upgrade failed')
+        reject(socket, 500, 'Internal Server Error')
+      })
+    })
+    const { heartbeatIntervalMs } = this.#opts
+    this.#timers.push(
+      setInterval(() => this.#checkSilence(), Math.min(1_000, heartbeatIntervalMs)),
+      setInterval(() => this.#ping(), Math.max(5_000, 2 * heartbeatIntervalMs)),
+      setInterval(() => void this.#checkTokens(), 5_000),
+      setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.delegates.values()), 2_000),
+    )
+    for (const t of this.#timers) t.unref()
+  }
+
+  /** Disconnects every delegate that uses this token (revocation). */
+  revokeToken(tokenId: string): void {
+    for (const conn of this.#conns) {
+      if (conn.tokenId === tokenId) conn.ws.close(CloseCode.tokenRevoked, 'delegate token revoked')
+    }
+  }
+
+  /** Closes every socket with 1001 "going away" so that delegates reconnect elsewhere. */
+  async close(): Promise<void> {
+    if (this.#closing) return
+    this.#closing = true
+    for (const t of this.#timers) clearInterval(t)
+    const closed = [...this.#conns].map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          if (conn.ws.readyState === WebSocket.CLOSED) return resolve()
+          conn.ws.once('close', () => resolve())
+          conn.ws.close(CloseCode.goingAway, 'manager shutting down')
+          setTimeout(() => {
+            conn.ws.terminate()
+            resolve()
+          }, 2_000).unref()
+        }),
+    )
+    await Promise.all(closed)
+    this.#wss.close()
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = (req.url ?? '').split('?')[0]
+    if (path !== STREAM_PATH) return reject(socket, 404, 'Not Found')
+    if (this.#closing) return reject(socket, 503, 'Service Unavailable')
+    const auth = req.headers.authorization ?? ''
+    const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : ''
+    const tokenId = token ? await this.#opts.tokens.verify(token) : null
+    if (tokenId === null) {
+      this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'delegate connection refused: missing or invalid token')
+      return reject(socket, 401, 'Unauthorized')
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, tokenId, req))
+  }
+
+  #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
+    const conn: Conn = { ws, tokenId, link: null, alive: true }
+    this.#conns.add(conn)
+    let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
+    const helloTimer = setTimeout(() => ws.close(CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
+    ws.on('pong', () => (conn.alive = true))
+    ws.on('error', (err) => log.warn({ err }, 'delegate socket error'))
+    ws.on('message', (data, isBinary) => {
+      let message: DelegateMessage
+      try {
+        if (isBinary) throw new ProtocolError('binary frames are not part of the protocol', CloseCode.policyViolation)
+        message = decodeDelegateMessage(data)
+      } catch (err) {
+        const e = err instanceof ProtocolError ? err : new ProtocolError(String(err))
+        this.#opts.onDecodeFailure?.(e.message)
+        log.warn({ reason: e.message, closeCode: e.closeCode }, 'delegate frame refused')
+        ws.close(e.closeCode, e.message.slice(0, 120))
+        return
+      }
+      if (conn.link === null) {
+        if (message.type !== 'hello') {
+          ws.close(CloseCode.policyViolation, 'the first message must be hello')
+          return
+        }
+        clearTimeout(helloTimer)
+        const link = this.#hello(conn, message)
+        if (link) log = log.child({ delegateId: link.id, delegate: link.name })
+        return
+      }
+      this.#handle(conn.link, message, log)
+    })
+    ws.on('close', (code, reason) => {
+      clearTimeout(helloTimer)
+      this.#conns.delete(conn)
+      const link = conn.link
+      if (!link) return
+      log.info({ code, reason: reason.toString() }, 'delegate disconnected')
+      // A replaced connection must not take the new one's registration with it.
+      if (this.#opts.dispatcher.delegates.get(link.id) === link) {
+        this.#opts.dispatcher.removeDelegate(link.id, `disconnected (${code})`)
+        this.#opts.directory.disconnected(link)
+      }
+    })
+  }
+
+  #hello(conn: Conn, hello: Hello): DelegateLink | null {
+    const { ws } = conn
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      ws.close(CloseCode.protocolError, `protocol ${hello.protocol} not supported; this manager speaks ${PROTOCOL_VERSION}`)
+      return null
+    }
+    const name = hello.name.trim()
+    if (name === '') {
+      ws.close(CloseCode.policyViolation, 'hello.name must not be empty')
+      return null
+    }
+    const id = delegateIdOf(name)
+    const previous = [...this.#conns].find((c) => c !== conn && c.link?.id === id)
+    if (previous) {
+      this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
+      this.#opts.dispatcher.removeDelegate(id, 'replaced by a new connection')
+      previous.link = null
+      previous.ws.close(CloseCode.replaced, 'replaced by a new connection with the same name')
+    }
+    const tags = [...new Set(hello.tags.map((t) => t.trim().toLowerCase()).filter((t) => t !== ''))].sort()
+    const now = Date.now()
+    const link: DelegateLink = {
+      id,
+      name,
+      tags,
+      selectors: new Set([...tags, name.toLowerCase()]),
+      capacity: hello.capacity,
+      active: 0,
+      version: hello.version,
+      tokenId: conn.tokenId,
+      connectedAt: now,
+      lastHeartbeatAt: now,
+      lastAssignedAt: 0,
+      draining: false,
+      attempts: new Map(),
+      send: (message: ManagerMessage) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
+      },
+    }
+    conn.link = link
+    link.send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
+    this.#opts.dispatcher.addDelegate(link)
+    this.#opts.directory.connected(link)
+    this.#opts.log.info({ delegateId: id, delegate: name, tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
+    return link
+  }
+
+  #handle(link: DelegateLink, message: DelegateMessage, log: Logger): void {
+    switch (message.type) {
+      case 'hello':
+        this.#closeLink(link, CloseCode.policyViolation, 'hello sent twice')
+        return
+      case 'heartbeat':
+        this.#opts.dispatcher.heartbeat(link.id)
+        return
+      case 'task.result':
+        this.#opts.dispatcher.heartbeat(link.id)
+        this.#opts.dispatcher.onResult(link.id, message)
+        return
+      case 'drain':
+        log.info('delegate draining: no new tasks for it')
+        this.#opts.dispatcher.drain(link.id)
+        return
+      default: {
+        const never: never = message
+        throw new Error(`unhandled message ${JSON.stringify(never)}`)
+      }
+    }
+  }
+
+  #closeLink(link: DelegateLink, code: number, reason: string): void {
+    for (const conn of this.#conns) if (conn.link === link) conn.ws.close(code, reason)
+  }
+
+  #checkSilence(): void {
+    for (const link of this.#opts.dispatcher.silentDelegates()) {
+      this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate silent past the heartbeat timeout; dropping it')
+      this.#opts.dispatcher.removeDelegate(link.id, 'heartbeat timeout')
+      this.#opts.directory.disconnected(link)
+      for (const conn of this.#conns) {
+        if (conn.link === link) {
+          conn.link = null
+          conn.ws.terminate()
+        }
+      }
+    }
+  }
+
+  /** ws-level ping/pong (ws's `isAlive` pattern): ends half-open TCP connections, hello or not. */
+  #ping(): void {
+    for (const conn of this.#conns) {
+      if (!conn.alive) {
+        conn.ws.terminate()
+        continue
+      }
+      conn.alive = false
+      conn.ws.ping()
+    }
+  }
+
+  async #checkTokens(): Promise<void> {
+    const ids = [...new Set([...this.#conns].map((c) => c.tokenId))]
+    let live: Set<string>
+    try {
+      live = await this.#opts.tokens.exists(ids)
+    } catch (err) {
+      this.#opts.log.warn({ err }, 'token check skipped: Redis unavailable')
+      return
+    }
+    for (const id of ids) if (!live.has(id)) this.revokeToken(id)
+  }
+}
+
+/** Stable across reconnects, so that history and marks follow the delegate, not the socket. */
+export function delegateIdOf(name: string): string {
+  return createHash('sha256').update(name.toLowerCase()).digest('hex').slice(0, 16)
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  const body = JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'UPGRADE_REFUSED', message: text } })
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}

@@ -1,0 +1,90 @@
+/** Builds a manager from its config: Redis, stores, BullMQ, dispatcher, HTTP + WebSocket. */
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import { buildApp } from './app.ts'
+import type { ManagerConfig } from './config.ts'
+import { ConnectorStore } from './connector-store.ts'
+import { DelegateDirectory } from './delegate-directory.ts'
+import { DelegateGateway } from './delegate-gateway.ts'
+import { Dispatcher } from './dispatcher.ts'
+import { RedisHistory } from './history.ts'
+import { prepareTask } from './prepare-task.ts'
+import { redisKeys } from './redis-keys.ts'
+import { SecretBox } from './secret-crypto.ts'
+import { SecretStore } from './secret-store.ts'
+import { Tasks } from './tasks.ts'
+import { TokenStore } from './token-store.ts'
+
+export interface RunningManager {
+  /** http://host:port the server listens on */
+  url: string
+  replicaId: string
+  dispatcher: Dispatcher
+  /** Graceful: stop accepting, close delegate sockets with 1001, leave queued tasks in Redis. */
+  close(): Promise<void>
+}
+
+export async function startManager(config: ManagerConfig, log: Logger): Promise<RunningManager> {
+  const replicaId = randomUUID().slice(0, 8)
+  log = log.child({ replica: replicaId })
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
+  await redis.connect()
+  const keys = redisKeys(config.queuePrefix)
+  const connectors = new ConnectorStore(redis, keys)
+  const secrets = new SecretStore(redis, keys, new SecretBox(config.secretsKey, config.secretsOldKey))
+  const tokens = new TokenStore(redis, keys)
+  const directory = new DelegateDirectory(redis, keys, replicaId, log)
+  const dispatcher = new Dispatcher({
+    log,
+    history: new RedisHistory(redis, keys, log),
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    unreachableMarkMs: config.unreachableMarkMs,
+  })
+  const tasks = new Tasks({
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    redis,
+    keys,
+    prefix: config.queuePrefix,
+    log,
+    concurrency: config.workerConcurrency,
+    prepare: (data, attempts) => prepareTask(data, attempts, { connectors, secrets }),
+    dispatch: (task, hooks) => dispatcher.run(task, hooks),
+  })
+
+  let gateway: DelegateGateway | null = null
+  const app = buildApp({
+    apiKey: config.apiKey,
+    log,
+    ctx: { redis, connectors, secrets, tokens, tasks, directory, revokeToken: (id) => gateway?.revokeToken(id) },
+  })
+  await app.ready()
+  gateway = new DelegateGateway({
+    server: app.server,
+    tokens,
+    dispatcher,
+    directory,
+    log,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  })
+  gateway.start()
+  await tasks.start()
+  const address = await app.listen({ host: config.host, port: config.port })
+  log.info({ address, version: process.env.npm_package_version }, 'manager listening')
+
+  let closing: Promise<void> | null = null
+  const close = () =>
+    (closing ??= (async () => {
+      log.info('manager closing')
+      await tasks.close(true)
+      dispatcher.close()
+      await gateway.close()
+      await app.close()
+      await redis.quit().catch(() => undefined)
+      log.info('manager closed')
+    })())
+
+  return { url: address.replace('0.0.0.0', '127.0.0.1'), replicaId, dispatcher, close }
+}

@@ -1,0 +1,33 @@
+import type { RegistryTarget, TaskSpec } from '../../protocol/src/index.ts'
+import type { ConnectorStore } from './connector-store.ts'
+import type { DispatchTask } from './dispatcher.ts'
+import { registryHostOf } from './registry-host.ts'
+import type { SecretStore } from './secret-store.ts'
+import type { TaskData } from './tasks.ts'
+
+/** Builds what the dispatcher and the delegate need, just before dispatch (never stored). */
+export async function prepareTask(
+  data: TaskData,
+  attempts: number,
+  { connectors, secrets }: { connectors: ConnectorStore; secrets: SecretStore },
+): Promise<DispatchTask> {
+  const connector = await connectors.get(data.connectorId).catch(() => {
+    throw Object.assign(new Error(`connector ${data.connectorId} was deleted before the task ran`), { code: 'INVALID_INPUT' })
+  })
+  const registry: RegistryTarget = { url: connector.url }
+  if (connector.username !== null) registry.username = connector.username
+  if (connector.passwordSecretId !== null) registry.password = await secrets.reveal(connector.passwordSecretId)
+  if (connector.passwordRef !== null) registry.passwordRef = connector.passwordRef
+  const spec: TaskSpec = { type: data.type, registry }
+  if (data.image !== null) spec.image = data.image
+  return {
+    taskId: data.id,
+    connectorId: data.connectorId,
+    registryHost: registryHostOf(connector.url),
+    selectors: data.delegateSelectors,
+    createdAt: data.createdAt,
+    deadline: data.createdAt + data.timeoutMs,
+    attempts,
+    spec,
+  }
+}

@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify'
+import type { TaskType } from '../../../protocol/src/index.ts'
+import { ApiError } from '../api-error.ts'
+import type { AppContext } from '../app.ts'
+import type { ConnectorInput } from '../connector-store.ts'
+import { checkConnectorUrl } from '../registry-host.ts'
+import { connectorBody, idParams, runQuery, tagsQuery } from '../schemas.ts'
+import type { TaskView } from '../tasks.ts'
+
+/** Failures that mean "no delegate could run it" answer 503; the registry's own failures 502. */
+const UNAVAILABLE = new Set(['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'])
+
+export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
+  const { connectors, secrets } = ctx
+
+  async function checkInput(input: ConnectorInput): Promise<void> {
+    checkConnectorUrl(input.url)
+    if (input.passwordSecretId !== undefined && input.passwordRef !== undefined) {
+      throw new ApiError(400, 'INVALID_INPUT', 'body: give passwordSecretId or passwordRef, not both')
+    }
+    if ((input.passwordSecretId !== undefined || input.passwordRef !== undefined) && input.username === undefined) {
+      throw new ApiError(400, 'INVALID_INPUT', 'body/username is required when a password is given')
+    }
+    if (input.passwordSecretId !== undefined) await secrets.assertUsableBy(input.passwordSecretId, input.project ?? null)
+  }
+
+  api.post<{ Body: ConnectorInput }>('/connectors', { schema: { body: connectorBody } }, async (req, reply) => {
+    await checkInput(req.body)
+    return reply.status(201).send(await connectors.create(req.body))
+  })
+  api.get('/connectors', async () => ({ connectors: await connectors.list() }))
+  api.get<{ Params: { id: string } }>('/connectors/:id', { schema: { params: idParams } }, async (req) => connectors.get(req.params.id))
+  api.put<{ Params: { id: string }; Body: ConnectorInput }>(
+    '/connectors/:id',
+    { schema: { params: idParams, body: connectorBody } },
+    async (req) => {
+      await connectors.get(req.params.id)
+      await checkInput(req.body)
+      return connectors.replace(req.params.id, req.body)
+    },
+  )
+  api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { params: idParams } }, async (req, reply) => {
+    await connectors.delete(req.params.id)
+    return reply.status(204).send()
+  })
+
+  async function runAndWait(connectorId: string, type: TaskType, image: string | undefined, timeoutMs: number | undefined): Promise<TaskView> {
+    const connector = await connectors.get(connectorId)
+    const data = await ctx.tasks.create({ type, connectorId, image, timeoutMs }, connector.delegateSelectors)
+    // The task ends by its own timeout at the latest; the margin covers the last Redis writes.
+    const view = await ctx.tasks.wait(data.id, data.timeoutMs + 5_000)
+    if (!view) throw new ApiError(500, 'INTERNAL', `task ${data.id} vanished`)
+    return view
+  }
+
+  function failIfFailed(task: TaskView): void {
+    if (task.status === 'succeeded') return
+    const error = task.error ?? { code: 'EXPIRED', message: `task still ${task.status} after its timeout` }
+    throw new ApiError(UNAVAILABLE.has(error.code) ? 503 : 502, error.code, error.message, { task })
+  }
+
+  api.post<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
+    '/connectors/:id/validate',
+    { schema: { params: idParams, querystring: runQuery } },
+    async (req) => runAndWait(req.params.id, 'validate-connector', undefined, req.query.timeoutMs),
+  )
+
+  api.get<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
+    '/connectors/:id/images',
+    { schema: { params: idParams, querystring: runQuery } },
+    async (req) => {
+      const task = await runAndWait(req.params.id, 'list-images', undefined, req.query.timeoutMs)
+      failIfFailed(task)
+      const result = task.result
+      if (result?.type !== 'list-images') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
+      return { images: result.images, truncated: result.truncated, task: withoutResult(task) }
+    },
+  )
+
+  api.get<{ Params: { id: string }; Querystring: { image: string; timeoutMs?: number } }>(
+    '/connectors/:id/tags',
+    { schema: { params: idParams, querystring: tagsQuery } },
+    async (req) => {
+      const task = await runAndWait(req.params.id, 'list-tags', req.query.image, req.query.timeoutMs)
+      failIfFailed(task)
+      const result = task.result
+      if (result?.type !== 'list-tags') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
+      return { image: result.image, tags: result.tags, truncated: result.truncated, task: withoutResult(task) }
+    },
+  )
+}
+
+/** The list is already at the top level of the answer; do not send it twice. */
+function withoutResult(task: TaskView): Omit<TaskView, 'result'> {
+  const { result: _result, ...rest } = task
+  return rest
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify'
+import { ApiError } from '../api-error.ts'
+import type { AppContext } from '../app.ts'
+import { idParams, secretBody } from '../schemas.ts'
+
+export function secretRoutes(api: FastifyInstance, { secrets, connectors }: AppContext): void {
+  api.post<{ Body: { name: string; value: string; project?: string } }>('/secrets', { schema: { body: secretBody } }, async (req, reply) =>
+    reply.status(201).send(await secrets.create(req.body)),
+  )
+  api.get('/secrets', async () => ({ secrets: await secrets.list() }))
+  api.get<{ Params: { id: string } }>('/secrets/:id', { schema: { params: idParams } }, async (req) => secrets.get(req.params.id))
+  api.delete<{ Params: { id: string } }>('/secrets/:id', { schema: { params: idParams } }, async (req, reply) => {
+    const secret = await secrets.get(req.params.id)
+    const users = (await connectors.list()).filter((c) => c.passwordSecretId === secret.id)
+    if (users.length > 0) {
+      throw new ApiError(
+        409,
+        'SECRET_IN_USE',
+        `secret ${JSON.stringify(secret.name)} is used by connector(s) ${users.map((c) => JSON.stringify(c.name)).join(', ')}; change or delete them first`,
+      )
+    }
+    await secrets.delete(secret.id)
+    return reply.status(204).send()
+  })
+}

@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify'
+import { ApiError, notFound } from '../api-error.ts'
+import type { AppContext } from '../app.ts'
+import { normalizeSelectors } from '../connector-store.ts'
+import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
+import type { TaskRequest, TaskStatus } from '../tasks.ts'
+
+export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppContext): void {
+  api.post<{ Body: TaskRequest }>('/tasks', { schema: { body: taskBody } }, async (req, reply) => {
+    const connector = await connectors.get(req.body.connectorId).catch(() => {
+      throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+    })
+    if (req.body.type === 'list-tags' && req.body.image === undefined) {
+      throw new ApiError(400, 'INVALID_INPUT', 'body/image is required for list-tags')
+    }
+    const selectors = normalizeSelectors([...connector.delegateSelectors, ...(req.body.delegateSelectors ?? [])])
+    const data = await tasks.create(req.body, selectors)
+    return reply.status(202).send({ id: data.id, status: 'queued' })
+  })
+
+  api.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>(
+    '/tasks/:id',
+    { schema: { params: idParams, querystring: taskGetQuery } },
+    async (req) => {
+      const view = await tasks.wait(req.params.id, req.query.waitMs ?? 0)
+      if (!view) throw notFound('task', req.params.id)
+      return view
+    },
+  )
+
+  api.get<{ Querystring: { connectorId?: string; status?: TaskStatus; limit: number } }>(
+    '/tasks',
+    { schema: { querystring: taskListQuery } },
+    async (req) => ({ tasks: await tasks.list(req.query) }),
+  )
+}

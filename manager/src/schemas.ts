@@ -1,0 +1,90 @@
+/** JSON schemas of the REST API (SPEC §3): validation and the OpenAPI document come from these. */
+import { TASK_TYPES } from '../../protocol/src/index.ts'
+
+const id = { type: 'string', minLength: 1, maxLength: 128 } as const
+const name = { type: 'string', minLength: 1, maxLength: 200 } as const
+const selector = { type: 'string', minLength: 1, maxLength: 253, pattern: '\\S' } as const
+const selectors = { type: 'array', items: selector, maxItems: 64 } as const
+const project = { type: 'string', minLength: 1, maxLength: 200 } as const
+
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id },
+  additionalProperties: false,
+} as const
+
+export const connectorBody = {
+  type: 'object',
+  required: ['name', 'type', 'url'],
+  additionalProperties: false,
+  properties: {
+    name,
+    type: { type: 'string', enum: ['docker-registry'] },
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    username: { type: 'string', minLength: 1, maxLength: 512 },
+    passwordSecretId: id,
+    passwordRef: { type: 'string', minLength: 5, maxLength: 1024, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
+    delegateSelectors: selectors,
+    project,
+  },
+} as const
+
+export const secretBody = {
+  type: 'object',
+  required: ['name', 'value'],
+  additionalProperties: false,
+  properties: { name, value: { type: 'string', minLength: 1, maxLength: 65536 }, project },
+} as const
+
+export const tokenBody = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name },
+} as const
+
+export const taskBody = {
+  type: 'object',
+  required: ['type', 'connectorId'],
+  additionalProperties: false,
+  properties: {
+    type: { type: 'string', enum: TASK_TYPES },
+    connectorId: id,
+    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    delegateSelectors: selectors,
+    timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+  },
+} as const
+
+export const taskGetQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { waitMs: { type: 'integer', minimum: 0, maximum: 300_000 } },
+} as const
+
+export const taskListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    connectorId: id,
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'expired'] },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+  },
+} as const
+
+export const tagsQuery = {
+  type: 'object',
+  required: ['image'],
+  additionalProperties: false,
+  properties: {
+    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
+  },
+} as const
+
+export const runQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
+} as const

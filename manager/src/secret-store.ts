@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { ApiError, notFound } from './api-error.ts'
+import type { RedisKeys } from './redis-keys.ts'
+import type { Sealed, SecretBox } from './secret-crypto.ts'
+
+export interface Secret {
+  id: string
+  name: string
+  /** null: account scope, usable by every connector */
+  project: string | null
+  createdAt: string
+}
+interface StoredSecret extends Secret {
+  sealed: Sealed
+}
+
+/** Encrypted Text secrets. The plaintext leaves this class only through `reveal()`. */
+export class SecretStore {
+  readonly #redis: Redis
+  readonly #keys: RedisKeys
+  readonly #box: SecretBox
+
+  constructor(redis: Redis, keys: RedisKeys, box: SecretBox) {
+    this.#redis = redis
+    this.#keys = keys
+    this.#box = box
+  }
+
+  async create(input: { name: string; value: string; project?: string | undefined }): Promise<Secret> {
+    const id = randomUUID()
+    const secret: Secret = { id, name: input.name, project: input.project ?? null, createdAt: new Date().toISOString() }
+    const stored: StoredSecret = { ...secret, sealed: this.#box.seal(input.value, id) }
+    await this.#redis.hset(this.#keys.secrets, id, JSON.stringify(stored))
+    return secret
+  }
+
+  async list(): Promise<Secret[]> {
+    const all = await this.#redis.hvals(this.#keys.secrets)
+    return all.map((raw) => publicView(JSON.parse(raw) as StoredSecret)).sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+  }
+
+  async get(id: string): Promise<Secret> {
+    return publicView(await this.#load(id))
+  }
+
+  /** Checks that a connector of `project` may use the secret (usage scope). */
+  async assertUsableBy(id: string, project: string | null): Promise<void> {
+    const raw = await this.#redis.hget(this.#keys.secrets, id)
+    if (raw === null) throw new ApiError(400, 'INVALID_INPUT', `body/passwordSecretId: secret ${JSON.stringify(id)} does not exist`)
+    const secret = JSON.parse(raw) as StoredSecret
+    if (secret.project !== null && secret.project !== project) {
+      throw new ApiError(
+        400,
+        'SECRET_OUT_OF_SCOPE',
+        `secret ${JSON.stringify(secret.name)} belongs to project ${JSON.stringify(secret.project)}; ` +
+          `use it from a connector of that project, or create an account-level secret (no project)`,
+      )
+    }
+  }
+
+  /** The plaintext, for a task sent to an authenticated delegate. */
+  async reveal(id: string): Promise<string> {
+    const secret = await this.#load(id)
+    return this.#box.open(secret.sealed, secret.id)
+  }
+
+  async delete(id: string): Promise<void> {
+    if ((await this.#redis.hdel(this.#keys.secrets, id)) === 0) throw notFound('secret', id)
+  }
+
+  async #load(id: string): Promise<StoredSecret> {
+    const raw = await this.#redis.hget(this.#keys.secrets, id)
+    if (raw === null) throw notFound('secret', id)
+    return JSON.parse(raw) as StoredSecret
+  }
+}
+
+function publicView({ id, name, project, createdAt }: StoredSecret): Secret {
+  return { id, name, project, createdAt }
+}

@@ -1,0 +1,294 @@
+/**
+ * Tasks live in BullMQ from creation to end: the job's data is the request, its progress the
+ * current placement, its logs the selection log, its return value the outcome. A manager that
+ * dies mid-task leaves the job active without a lock; BullMQ's stalled check hands it to another
+ * replica (or this one after a restart), which runs it again.
+ */
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { TaskResult, TaskType } from '../../protocol/src/index.ts'
+import type { DelegateRef, DispatchHooks, DispatchTask, TaskError, TaskOutcome } from './dispatcher.ts'
+import type { RedisKeys } from './redis-keys.ts'
+
+export const QUEUE_NAME = 'tasks'
+
+export interface TaskRequest {
+  type: TaskType
+  connectorId: string
+  image?: string | undefined
+  delegateSelectors?: string[] | undefined
+  timeoutMs?: number | undefined
+}
+
+export interface TaskData {
+  id: string
+  type: TaskType
+  connectorId: string
+  image: string | null
+  delegateSelectors: string[]
+  timeoutMs: number
+  createdAt: number
+}
+
+interface TaskProgress {
+  status: 'queued' | 'running'
+  delegate: DelegateRef | null
+  attempts: number
+}
+
+type StoredOutcome = TaskOutcome & { finishedAt: number }
+
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'expired'
+export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'running', 'succeeded', 'failed', 'expired']
+
+export interface TaskView {
+  id: string
+  type: TaskType
+  connectorId: string
+  image?: string
+  delegateSelectors: string[]
+  timeoutMs: number
+  status: TaskStatus
+  attempts: number
+  delegate?: DelegateRef
+  selectionLog: { at: string; message: string }[]
+  result?: TaskResult
+  error?: TaskError
+  createdAt: string
+  finishedAt?: string
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000
+
+export interface TasksOptions {
+  connection: ConnectionOptions
+  redis: Redis
+  keys: RedisKeys
+  prefix: string
+  log: Logger
+  concurrency: number
+  /** Turns a task into what a delegate needs (connector, decrypted secret, registry host). */
+  prepare(data: TaskData, attempts: number): Promise<DispatchTask>
+  dispatch(task: DispatchTask, hooks: DispatchHooks): Promise<TaskOutcome>
+  /** Called once per outcome this replica produced (metrics). */
+  onOutcome?(data: TaskData, outcome: TaskOutcome): void
+}
+
+export class Tasks {
+  readonly queue: Queue<TaskData, StoredOutcome>
+  readonly #opts: TasksOptions
+  readonly #finished = new EventEmitter()
+  #worker: Worker<TaskData, StoredOutcome> | null = null
+  #events: QueueEvents | null = null
+
+  constructor(opts: TasksOptions) {
+    this.#opts = opts
+    this.#finished.setMaxListeners(0)
+    this.queue = new Queue<TaskData, StoredOutcome>(QUEUE_NAME, {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      defaultJobOptions: {
+        attempts: 1,
+        removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
+        removeOnFail: { age: 7 * 24 * 3600, count: 20_000 },
+      },
+    })
+  }
+
+  /** Starts this replica's worker and the cross-replica completion feed. */
+  async start(): Promise<void> {
+    const { connection, prefix, concurrency, log } = this.#opts
+    this.#events = new QueueEvents(QUEUE_NAME, { connection, prefix })
+    this.#events.on('completed', ({ jobId }) => this.#finished.emit(jobId))
+    this.#events.on('failed', ({ jobId }) => this.#finished.emit(jobId))
+    this.#worker = new Worker<TaskData, StoredOutcome>(QUEUE_NAME, (job) => this.#process(job), {
+      connection,
+      prefix,
+      concurrency,
+      // A replica that dies releases its tasks after lockDuration; the stalled check (every
+      // stalledInterval) hands them to a live replica: 15 s at most, inside SPEC §6's 30 s.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 20,
+    })
+    this.#worker.on('completed', (job) => this.#finished.emit(job.id!))
+    this.#worker.on('failed', (job, err) => {
+      if (job) this.#finished.emit(job.id!)
+      log.error({ taskId: job?.id, err }, 'task job failed inside the manager')
+    })
+    this.#worker.on('error', (err) => log.error({ err }, 'task worker error'))
+    await Promise.all([this.#worker.waitUntilReady(), this.#events.waitUntilReady()])
+  }
+
+  async create(request: TaskRequest, selectors: string[]): Promise<TaskData> {
+    const data: TaskData = {
+      id: randomUUID(),
+      type: request.type,
+      connectorId: request.connectorId,
+      image: request.image ?? null,
+      delegateSelectors: selectors,
+      timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      createdAt: Date.now(),
+    }
+    const { redis, keys } = this.#opts
+    await redis
+      .multi()
+      .zadd(keys.taskIndex, data.createdAt, data.id)
+      .zadd(keys.taskIndexByConnector(data.connectorId), data.createdAt, data.id)
+      .zremrangebyrank(keys.taskIndex, 0, -20_001)
+      .zremrangebyrank(keys.taskIndexByConnector(data.connectorId), 0, -20_001)
+      .exec()
+    await this.queue.add(data.type, data, { jobId: data.id })
+    return data
+  }
+
+  async get(id: string): Promise<TaskView | null> {
+    const job = await this.queue.getJob(id)
+    if (!job) return null
+    return this.#view(job)
+  }
+
+  /** Waits up to `ms` for the task to end, then returns it as it is. */
+  async wait(id: string, ms: number): Promise<TaskView | null> {
+    if (ms <= 0) return this.get(id)
+    let wake: () => void = () => {}
+    const woken = new Promise<void>((resolve) => (wake = resolve))
+    this.#finished.once(id, wake)
+    const timer = setTimeout(wake, ms)
+    try {
+      const first = await this.get(id)
+      if (!first || isFinal(first.status)) return first
+      await woken
+      return await this.get(id)
+    } finally {
+      clearTimeout(timer)
+      this.#finished.off(id, wake)
+    }
+  }
+
+  async list(filter: { connectorId?: string | undefined; status?: TaskStatus | undefined; limit: number }): Promise<TaskView[]> {
+    const { redis, keys } = this.#opts
+    const index = filter.connectorId ? keys.taskIndexByConnector(filter.connectorId) : keys.taskIndex
+    const out: TaskView[] = []
+    const batch = Math.max(filter.limit, 100)
+    for (let start = 0; out.length < filter.limit && start < 20_000; start += batch) {
+      const ids = await redis.zrevrange(index, start, start + batch - 1)
+      if (ids.length === 0) break
+      const jobs = await Promise.all(ids.map((id) => this.queue.getJob(id)))
+      for (const job of jobs) {
+        if (!job) continue
+        const view = await this.#view(job)
+        if (!filter.status || view.status === filter.status) out.push(view)
+        if (out.length === filter.limit) break
+      }
+    }
+    return out
+  }
+
+  /** Waiting plus running tasks, for /metrics and readiness. */
+  async depth(): Promise<{ waiting: number; active: number }> {
+    const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized')
+    return { waiting: (counts.waiting ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0 }
+  }
+
+  /**
+   * Stops taking tasks. `force` leaves running jobs to the stalled check of another replica
+   * (a manager going away must not wait for registry calls on its delegates).
+   */
+  async close(force = true): Promise<void> {
+    await this.#worker?.close(force)
+    await this.#events?.close()
+    await this.queue.close()
+  }
+
+  async #process(job: Job<TaskData, StoredOutcome>): Promise<StoredOutcome> {
+    const data = job.data
+    const log = this.#opts.log.child({ taskId: data.id })
+    const progress = (job.progress ?? {}) as Partial<TaskProgress>
+    const attempts = progress.attempts ?? 0
+    // Log lines keep their order: each waits for the one before it.
+    let written: Promise<unknown> = Promise.resolve()
+    const hooks: DispatchHooks = {
+      log: (message) => {
+        const row = JSON.stringify({ at: new Date().toISOString(), message })
+        written = written.then(() => job.log(row)).catch((err: unknown) => log.warn({ err }, 'selection log write failed'))
+      },
+      onState: (state) => {
+        written = written
+          .then(() => job.updateProgress(state satisfies TaskProgress))
+          .catch((err: unknown) => log.warn({ err }, 'task state write failed'))
+      },
+    }
+    if (attempts > 0 || job.attemptsStarted > 1) hooks.log('picked up again after a manager stopped; running it anew')
+    let outcome: TaskOutcome
+    try {
+      const task = await this.#opts.prepare(data, attempts)
+      outcome = await this.#opts.dispatch(task, hooks)
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown }
+      const code = typeof e.code === 'string' ? e.code : 'INTERNAL'
+      hooks.log(`could not start: ${code}`)
+      outcome = { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts }
+      if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
+    }
+    await written
+    this.#opts.onOutcome?.(data, outcome)
+    log.info({ status: outcome.status, code: outcome.status === 'succeeded' ? undefined : outcome.error.code, attempts: outcome.attempts }, 'task finished')
+    return { ...outcome, finishedAt: Date.now() }
+  }
+
+  async #view(job: Job<TaskData, StoredOutcome>): Promise<TaskView> {
+    const data = job.data
+    const [state, logs] = await Promise.all([job.getState(), this.queue.getJobLogs(job.id!, 0, -1, true)])
+    const view: TaskView = {
+      id: data.id,
+      type: data.type,
+      connectorId: data.connectorId,
+      delegateSelectors: data.delegateSelectors,
+      timeoutMs: data.timeoutMs,
+      status: 'queued',
+      attempts: 0,
+      selectionLog: logs.logs.map(parseLogRow),
+      createdAt: new Date(data.createdAt).toISOString(),
+    }
+    if (data.image !== null) view.image = data.image
+    const progress = (job.progress ?? {}) as Partial<TaskProgress>
+    if (progress.attempts) view.attempts = progress.attempts
+    if (progress.delegate) view.delegate = progress.delegate
+    const outcome = job.returnvalue as StoredOutcome | null | undefined
+    if (state === 'completed' && outcome) {
+      view.status = outcome.status
+      view.attempts = outcome.attempts
+      if (outcome.delegate) view.delegate = outcome.delegate
+      else delete view.delegate
+      if (outcome.status === 'succeeded') view.result = outcome.result
+      else view.error = outcome.error
+      view.finishedAt = new Date(outcome.finishedAt).toISOString()
+    } else if (state === 'failed') {
+      view.status = 'failed'
+      view.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
+      if (job.finishedOn) view.finishedAt = new Date(job.finishedOn).toISOString()
+    } else if (state === 'active' && progress.status === 'running') {
+      view.status = 'running'
+    } else if (progress.status !== 'running') {
+      delete view.delegate
+    }
+    return view
+  }
+}
+
+export function isFinal(status: TaskStatus): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'expired'
+}
+
+function parseLogRow(row: string): { at: string; message: string } {
+  try {
+    const parsed = JSON.parse(row) as { at: string; message: string }
+    return { at: parsed.at, message: parsed.message }
+  } catch {
+    return { at: '', message: row }
+  }
+}

@@ -1,0 +1,81 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { notFound } from './api-error.ts'
+import type { RedisKeys } from './redis-keys.ts'
+
+export interface DelegateToken {
+  id: string
+  name: string
+  createdAt: string
+}
+interface StoredToken extends DelegateToken {
+  hash: string
+}
+
+const PREFIX = 'rdt_'
+
+/**
+ * Delegate tokens: 32 random bytes shown once, stored as sha256 (a token has full entropy, so a
+ * fast hash is the right tool; a slow KDF protects low-entropy passwords, not these).
+ */
+export class TokenStore {
+  readonly #redis: Redis
+  readonly #keys: RedisKeys
+
+  constructor(redis: Redis, keys: RedisKeys) {
+    this.#redis = redis
+    this.#keys = keys
+  }
+
+  async create(name: string): Promise<DelegateToken & { token: string }> {
+    const token = PREFIX + randomBytes(32).toString('base64url')
+    const stored: StoredToken = { id: randomUUID(), name, createdAt: new Date().toISOString(), hash: digest(token) }
+    await this.#redis
+      .multi()
+      .hset(this.#keys.tokens, stored.id, JSON.stringify(stored))
+      .hset(this.#keys.tokenByHash, stored.hash, stored.id)
+      .exec()
+    return { id: stored.id, name, createdAt: stored.createdAt, token }
+  }
+
+  async list(): Promise<DelegateToken[]> {
+    const all = await this.#redis.hvals(this.#keys.tokens)
+    return all
+      .map((raw) => {
+        const { id, name, createdAt } = JSON.parse(raw) as StoredToken
+        return { id, name, createdAt }
+      })
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+  }
+
+  /** The token's id when `presented` is a live token, else null. */
+  async verify(presented: string): Promise<string | null> {
+    if (!presented.startsWith(PREFIX) || presented.length > 100) return null
+    const hash = digest(presented)
+    const id = await this.#redis.hget(this.#keys.tokenByHash, hash)
+    if (id === null) return null
+    const raw = await this.#redis.hget(this.#keys.tokens, id)
+    if (raw === null) return null
+    // The hash lookup already matched; compare again in constant time so that the answer never
+    // depends on how much of the stored hash matched.
+    const stored = Buffer.from((JSON.parse(raw) as StoredToken).hash, 'hex')
+    return timingSafeEqual(stored, Buffer.from(hash, 'hex')) ? id : null
+  }
+
+  async exists(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set()
+    const found = await this.#redis.hmget(this.#keys.tokens, ...ids)
+    return new Set(ids.filter((_, i) => found[i] !== null))
+  }
+
+  async revoke(id: string): Promise<void> {
+    const raw = await this.#redis.hget(this.#keys.tokens, id)
+    if (raw === null) throw notFound('delegate token', id)
+    const { hash } = JSON.parse(raw) as StoredToken
+    await this.#redis.multi().hdel(this.#keys.tokens, id).hdel(this.#keys.tokenByHash, hash).exec()
+  }
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
