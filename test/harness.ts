@@ -1,0 +1,208 @@
+/**
+ * Starting managers and delegates for integration tests: in-process (real HTTP, WebSocket, BullMQ,
+ * Redis) or as real processes (`node manager/src/main.ts`), where death or signals matter.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { pino, type Logger } from 'pino'
+import { request } from 'undici'
+import type { ManagerConfig } from '../manager/src/config.ts'
+import { startManager, type RunningManager } from '../manager/src/manager.ts'
+import { Delegate, type TaskRunner } from '../delegate/src/delegate.ts'
+import { freePort } from './containers.ts'
+
+export const root = fileURLToPath(new URL('..', import.meta.url))
+
+export function testLog(): Logger {
+  return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' })
+}
+
+export function managerConfig(redisUrl: string, over: Partial<ManagerConfig> = {}): ManagerConfig {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    redisUrl,
+    apiKey: `key-${randomUUID()}`,
+    secretsKey: randomBytes(32).toString('base64'),
+    secretsOldKey: '',
+    logLevel: 'silent',
+    queuePrefix: `t-${randomUUID().slice(0, 8)}`,
+    heartbeatTimeoutMs: 3_000,
+    heartbeatIntervalMs: 500,
+    unreachableMarkMs: 60_000,
+    workerConcurrency: 200,
+    ...over,
+  }
+}
+
+export interface TestManager extends RunningManager {
+  config: ManagerConfig
+  api: Api
+}
+
+export async function startTestManager(redisUrl: string, over: Partial<ManagerConfig> = {}): Promise<TestManager> {
+  const config = managerConfig(redisUrl, over)
+  const m = await startManager(config, testLog())
+  return Object.assign(m, { config, api: new Api(m.url, config.apiKey) })
+}
+
+export class Api {
+  readonly base: string
+  readonly key: string
+  constructor(base: string, key: string) {
+    this.base = base
+    this.key = key
+  }
+
+  async call<T = any>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await request(this.base + path, {
+      method,
+      headers: { authorization: `Bearer ${this.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? null : JSON.stringify(body),
+    })
+    const text = await res.body.text()
+    return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T }
+  }
+
+  async ok<T = any>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const res = await this.call<T>(method, path, body)
+    if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body
+  }
+
+  async token(name = `tok-${randomUUID().slice(0, 6)}`): Promise<string> {
+    return (await this.ok<{ token: string }>('POST', '/api/v1/delegate-tokens', { name })).token
+  }
+
+  /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
+  async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const list = await this.ok<{ connected: boolean }[]>('GET', '/api/v1/delegates')
+      if (list.filter((d) => d.connected).length >= count) return
+      if (Date.now() > until) throw new Error(`only ${list.filter((d) => d.connected).length}/${count} delegates connected`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
+export interface InProcessDelegateOptions {
+  name?: string
+  tags?: string[]
+  capacity?: number
+  runner?: TaskRunner
+  env?: Record<string, string>
+}
+
+/** A delegate in this process with the real registry client (or a given runner). */
+export async function startTestDelegate(managerUrl: string, token: string, o: InProcessDelegateOptions = {}): Promise<Delegate> {
+  const log = testLog()
+  const d = new Delegate({
+    managerUrls: [managerUrl],
+    token,
+    name: o.name ?? `d-${randomUUID().slice(0, 6)}`,
+    tags: o.tags ?? [],
+    capacity: o.capacity ?? 8,
+    version: 'test',
+    log,
+    runner: o.runner ?? new (await import('../delegate/src/registry/index.ts')).RegistryClient({ log }),
+    env: o.env ?? {},
+  })
+  d.start()
+  const until = Date.now() + 10_000
+  while (d.id === null) {
+    if (Date.now() > until) throw new Error('delegate was not welcomed')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return d
+}
+
+export interface Proc {
+  child: ChildProcess
+  /** every stdout line so far (pino JSON) */
+  lines: string[]
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Runs `node <script>` with env; collects its log lines. */
+export function spawnNode(script: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [script], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: string[] = []
+  const waiters: { pattern: RegExp; resolve(line: string): void }[] = []
+  let buf = ''
+  const onData = (chunk: Buffer) => {
+    buf += chunk.toString()
+    let nl
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      lines.push(line)
+      if (process.env.TEST_PROC_OUTPUT) process.stderr.write(`[${script}] ${line}\n`)
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve(line)
+        }
+      }
+    }
+  }
+  child.stdout!.on('data', onData)
+  child.stderr!.on('data', onData)
+  return {
+    child,
+    lines,
+    waitForLine(pattern, timeoutMs = 15_000) {
+      const seen = lines.find((l) => pattern.test(l))
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${script}: no line matching ${pattern} in ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`)), timeoutMs)
+        waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+      })
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      const exited = once(child, 'exit')
+      child.kill(signal)
+      const [code] = (await exited) as [number | null]
+      return code
+    },
+  }
+}
+
+export async function spawnManager(config: ManagerConfig): Promise<Proc & { url: string }> {
+  const port = config.port || (await freePort())
+  const proc = spawnNode('manager/src/main.ts', {
+    MANAGER_HOST: config.host,
+    MANAGER_PORT: String(port),
+    REDIS_URL: config.redisUrl,
+    MANAGER_API_KEY: config.apiKey,
+    MANAGER_SECRETS_KEY: config.secretsKey,
+    MANAGER_QUEUE_PREFIX: config.queuePrefix,
+    MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
+    MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
+    LOG_LEVEL: 'info',
+  })
+  await proc.waitForLine(/manager listening/)
+  return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
+}
+
+export async function spawnDelegate(managerUrl: string, token: string, o: { name: string; tags?: string[]; capacity?: number; env?: Record<string, string> }): Promise<Proc> {
+  const proc = spawnNode('delegate/src/main.ts', {
+    MANAGER_URL: managerUrl,
+    DELEGATE_TOKEN: token,
+    DELEGATE_NAME: o.name,
+    DELEGATE_TAGS: (o.tags ?? []).join(','),
+    DELEGATE_CAPACITY: String(o.capacity ?? 8),
+    LOG_LEVEL: 'info',
+    ...o.env,
+  })
+  await proc.waitForLine(/welcomed by manager/)
+  return proc
+}
