@@ -1,0 +1,213 @@
+/**
+ * The delegate's registry client: runs one registry task (validate, catalog, tags) and returns
+ * its result, or throws a RegistryError with a SPEC §5 code.
+ *
+ * Every task starts with `GET /v2/`, which says whether a V2 registry answers at all and which
+ * auth it wants; validation then completes the auth flow (a 401 is never "reachable enough").
+ */
+import type { Logger } from 'pino'
+import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
+import { classifyFailure, parseJson } from './classify.ts'
+import { RegistryError } from './errors.ts'
+import { Http, type ProxyOptions } from './http.ts'
+import { normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from './normalize-url.ts'
+import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
+import { redactUrl } from './redact.ts'
+import { RegistrySession, type Credentials } from './session.ts'
+import { TokenCache } from './token-cache.ts'
+
+export interface RegistryClientOptions {
+  log: Logger
+  /** Extra PEM CAs trusted for registry calls (REGISTRY_CA_FILE). */
+  caFile?: string | undefined
+  proxy?: ProxyOptions | undefined
+  /** Listing guards; the defaults suit production. */
+  limits?: Partial<ListLimits> | undefined
+  /** Per request: connect timeout, and headers/body inactivity timeout. */
+  connectTimeoutMs?: number | undefined
+  requestTimeoutMs?: number | undefined
+}
+
+export interface RunOptions {
+  /** Epoch ms after which the answer is no longer wanted: bounds Retry-After waits and listing. */
+  deadline?: number | undefined
+}
+
+const PING_BODY_MAX = 256 * 1024
+
+export class RegistryClient {
+  readonly #log: Logger
+  readonly #http: Http
+  readonly #tokens = new TokenCache()
+  readonly #limits: ListLimits
+
+  constructor(opts: RegistryClientOptions) {
+    this.#log = opts.log
+    this.#http = new Http({
+      log: opts.log,
+      caFile: opts.caFile,
+      proxy: opts.proxy,
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+    })
+    this.#limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts.limits ?? {}) }
+  }
+
+  async run(task: TaskSpec, signal: AbortSignal, opts: RunOptions = {}): Promise<TaskResult> {
+    try {
+      return await this.#run(task, signal, opts)
+    } catch (err) {
+      if (err instanceof RegistryError) throw err
+      // A bug, not a registry answer: keep the code stable and the cause for the log.
+      this.#log.error({ err }, 'registry task failed unexpectedly')
+      throw new RegistryError('PROTOCOL_ERROR', 'The registry task failed unexpectedly in the delegate: see the delegate log, and report it.', { cause: err })
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#http.close()
+  }
+
+  async #run(task: TaskSpec, signal: AbortSignal, opts: RunOptions): Promise<TaskResult> {
+    const registry = normalizeRegistryUrl(task.registry.url)
+    const credentials = credentialsOf(task, registry)
+    const repository = task.type === 'list-tags' ? normalizeRepository(registry, task.image) : undefined
+    const log = this.#log.child({ registry: registry.url, taskType: task.type })
+    const session = new RegistrySession({
+      http: this.#http,
+      tokens: this.#tokens,
+      log,
+      registry,
+      credentials,
+      signal,
+      deadline: opts.deadline,
+    })
+
+    switch (task.type) {
+      case 'validate-connector': {
+        const apiVersion = await ping(session, registry, true)
+        const result: ValidateResult = { type: 'validate-connector', url: registry.url, apiVersion, authScheme: session.scheme }
+        return result
+      }
+      case 'list-images': {
+        await ping(session, registry, false)
+        const list = await listAll({
+          session,
+          log,
+          origin: registry.origin,
+          path: '/v2/_catalog',
+          key: 'repositories',
+          scope: 'registry:catalog:*',
+          endpoint: { kind: 'catalog' },
+          limits: this.#limits,
+          deadline: opts.deadline,
+        })
+        const images = registry.prefix ? list.entries.filter((e) => e.startsWith(registry.prefix)) : list.entries
+        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated }
+        return result
+      }
+      case 'list-tags': {
+        const repo = repository!
+        await ping(session, registry, false)
+        const list = await listAll({
+          session,
+          log,
+          origin: registry.origin,
+          path: `/v2/${repo}/tags/list`,
+          key: 'tags',
+          scope: `repository:${repo}:pull`,
+          endpoint: { kind: 'tags', repository: repo },
+          limits: this.#limits,
+          deadline: opts.deadline,
+        })
+        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated }
+        return result
+      }
+      default: {
+        const never: never = task.type
+        throw new RegistryError('INVALID_INPUT', `Unknown task type ${String(never)}: use validate-connector, list-images or list-tags.`)
+      }
+    }
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+function credentialsOf(task: TaskSpec, registry: NormalizedRegistry): Credentials {
+  const username = task.registry.username ?? registry.username
+  const password = task.registry.password ?? (task.registry.username === undefined ? registry.password : undefined)
+  if (username === undefined || username === '') {
+    if (password !== undefined && password !== '') {
+      throw new RegistryError('INVALID_INPUT', 'A password was given without a username: set the username too (any name works for registries that take an access token).')
+    }
+    return {}
+  }
+  return { username, password: password ?? '' }
+}
+
+/**
+ * `GET /v2/`: proves a V2 API answers and learns the auth scheme. With `complete`, the auth flow
+ * is carried through to a 200, so that the credentials (or anonymity) are proven. Returns the
+ * `Docker-Distribution-Api-Version` header.
+ */
+async function ping(session: RegistrySession, registry: NormalizedRegistry, complete: boolean): Promise<string | null> {
+  const url = new URL('/v2/', registry.origin)
+  const res = await session.get(url, undefined, PING_BODY_MAX, { learnOnly: !complete })
+  const apiVersion = headerValue(res.headers['docker-distribution-api-version'])
+  if (res.status === 401 && !complete && session.scheme !== 'none' && hasChallenge(res.headers['www-authenticate'])) {
+    // Listing authenticates on its own endpoint with the right scope; no need to finish here.
+    return apiVersion
+  }
+  if (res.status === 200) {
+    if (apiVersion === null && !looksLikeRegistryBody(res.body, res.headers['content-type'])) {
+      throw await notARegistry(session, registry, res.status)
+    }
+    return apiVersion
+  }
+  if (res.status === 404 || (res.status >= 300 && res.status < 400 && apiVersion === null) || (res.status === 401 && !hasChallenge(res.headers['www-authenticate']) && apiVersion === null)) {
+    throw await notARegistry(session, registry, res.status)
+  }
+  throw classifyFailure(res, { kind: 'ping' })
+}
+
+function hasChallenge(h: string | string[] | undefined): boolean {
+  return h !== undefined && String(h).trim() !== ''
+}
+
+function headerValue(h: string | string[] | undefined): string | null {
+  if (h === undefined) return null
+  return Array.isArray(h) ? (h[0] ?? null) : h
+}
+
+/** OCI distribution does not require the version header; its `/v2/` answers JSON (often `{}`). */
+function looksLikeRegistryBody(body: Buffer, contentType: string | string[] | undefined): boolean {
+  const ct = String(contentType ?? '').toLowerCase()
+  if (ct.includes('html')) return false
+  if (body.length === 0) return true
+  const parsed = parseJson(body)
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+}
+
+/** No V2 API: tell V1-only registries (`/v1/_ping` answers) from everything else. */
+async function notARegistry(session: RegistrySession, registry: NormalizedRegistry, status: number): Promise<RegistryError> {
+  const v1 = new URL('/v1/_ping', registry.origin)
+  let v1Answers = false
+  try {
+    const res = await session.get(v1, undefined, 64 * 1024)
+    const body = res.body.toString('utf8').trim()
+    v1Answers = res.status === 200 && (res.headers['x-docker-registry-version'] !== undefined || body === 'true' || body === '{}' || body === '""')
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err
+  }
+  const url = redactUrl(new URL('/v2/', registry.origin))
+  if (v1Answers) {
+    return new RegistryError('V1_ONLY', `${registry.url} speaks only the retired Docker Registry V1 API: upgrade the registry to V2 (distribution) or point the connector at its V2 endpoint.`, {
+      status,
+      url,
+    })
+  }
+  const hint = registry.typedV1 ? ' (the URL named /v1; registries are reached at /v2/)' : ''
+  return new RegistryError('NOT_A_REGISTRY', `No Docker Registry V2 API answers at ${url}${hint}: check the host, port and path of the registry URL.`, { status, url })
+}
