@@ -21,7 +21,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (!v) return undefined
   if (/^\d+$/.test(v)) return Number(v) * 1000
   if (/^\d+\.\d+$/.test(v)) return Math.round(Number(v) * 1000) // lenient: some servers send fractions
-  const at = Date.parse(v)
+  const at = /[a-z]/i.test(v) ? Date.parse(v) : Number.NaN
   if (Number.isNaN(at)) return undefined
   return Math.max(0, at - now)
 }
