@@ -1,8 +1,10 @@
 /** The manager's HTTP surface: fastify with schema validation, API-key auth, JSON errors. */
 import { timingSafeEqual, createHash } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
 import { ApiError } from './api-error.ts'
 import type { ConnectorStore } from './connector-store.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
@@ -14,6 +16,7 @@ import { delegateRoutes } from './routes/delegates.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { secretRoutes } from './routes/secrets.ts'
 import { taskRoutes } from './routes/tasks.ts'
+import { errorResponse } from './schemas.ts'
 
 export interface AppContext {
   redis: Redis
@@ -23,28 +26,49 @@ export interface AppContext {
   tasks: Tasks
   directory: DelegateDirectory
   /** disconnects the delegates of a revoked token on this replica at once */
-  revokeToken(tokenId: string): void
+  revokeToken: (tokenId: string) => void
 }
 
 export interface AppOptions {
   apiKey: string
   log: Logger
   ctx: AppContext
+  /** served at /metrics; none: /metrics answers 404 */
+  metrics?: Registry | undefined
 }
 
-export function buildApp({ apiKey, log, ctx }: AppOptions): FastifyInstance {
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** served without the API key (ops endpoints, the OpenAPI document) */
+    public?: boolean
+  }
+}
+
+export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInstance {
   const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pino's Logger and fastify's logger type differ on childLoggerFactory
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // one debug line per request (onResponse below) instead of fastify's two info lines
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+    // errors raised before routing (a path that is not valid percent-encoding) get our shape too
+    frameworkErrors: (err, _req, reply) => {
+      void (reply as FastifyReply).status(err.statusCode ?? 400).send({ error: { code: 'INVALID_INPUT', message: err.message } })
+    },
   })
 
   const expected = createHash('sha256').update(apiKey).digest()
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/v1/') || req.url.startsWith('/api/v1/delegates/stream')) return
+    // Decide on the route that matched, not on the raw URL: find-my-way decodes percent-escapes,
+    // so `/api/%761/secrets` reaches `/api/v1/secrets` without ever starting with "/api/v1/".
+    // Unmatched URLs fall through to the 404 handler, which reveals nothing.
+    const path = req.routeOptions.url ?? req.url
+    if (!(path === '/api/v1' || path.startsWith('/api/v1/')) || req.routeOptions.config.public === true) return
     const auth = req.headers.authorization ?? ''
-    const presented = createHash('sha256').update(auth.startsWith('Bearer ') ? auth.slice(7).trim() : '').digest()
+    const bearer = /^bearer\s+(.+)$/i.exec(auth.trim())
+    // hash both sides so that timingSafeEqual compares equal lengths whatever was sent
+    const presented = createHash('sha256').update(bearer?.[1] ?? '').digest()
     if (!timingSafeEqual(presented, expected)) {
       throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong API key: send Authorization: Bearer <MANAGER_API_KEY>')
     }
@@ -71,9 +95,31 @@ export function buildApp({ apiKey, log, ctx }: AppOptions): FastifyInstance {
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   )
 
-  opsRoutes(app, ctx)
+  // Registered first: @fastify/swagger collects every route added after it (onRoute hook).
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'registry-delegates manager',
+        version: process.env.npm_package_version ?? '0.0.0',
+        description: 'REST API of the manager (SPEC §3). Every /api/v1 route needs Authorization: Bearer <MANAGER_API_KEY>.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'MANAGER_API_KEY' } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: ({ schema, url, route }) => {
+      const doc: Record<string, unknown> = { ...schema }
+      if (route.config?.public === true) doc.security = []
+      // documentation only: fastify never serialises answers through these
+      doc.response = { ...(schema?.response as object | undefined), '4XX': errorResponse, '5XX': errorResponse }
+      return { schema: doc, url }
+    },
+  })
+  app.register(async (root) => opsRoutes(root, ctx, metrics))
+  app.register(import('./routes/console.ts'))
   app.register(
     async (api) => {
+      api.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
       connectorRoutes(api, ctx)
       secretRoutes(api, ctx)
       taskRoutes(api, ctx)
@@ -89,7 +135,7 @@ function describeValidation(err: FastifyError): string {
   const first = err.validation?.[0]
   if (!first) return err.message
   const where = `${err.validationContext ?? 'body'}${first.instancePath}`
-  const params = first.params as Record<string, unknown>
+  const params: Record<string, unknown> = first.params
   if (first.keyword === 'required') return `${where}/${String(params.missingProperty)} is required`
   if (first.keyword === 'additionalProperties') return `${where}/${String(params.additionalProperty)} is not a known field`
   if (first.keyword === 'enum') return `${where} must be one of ${(params.allowedValues as unknown[]).join(', ')}`

@@ -125,7 +125,12 @@ export class DelegateGateway {
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
     const helloTimer = setTimeout(() => ws.close(CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
     ws.on('pong', () => (conn.alive = true))
-    ws.on('error', (err) => log.warn({ err }, 'delegate socket error'))
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws refuses bad frames itself (too big, bad opcode, invalid UTF-8, unmasked) and closes
+      // with 1002/1007/1009: decode failures too, one level down
+      if (err.code?.startsWith('WS_ERR_')) this.#opts.onDecodeFailure?.(err.message)
+      log.warn({ err }, 'delegate socket error')
+    })
     ws.on('message', (data, isBinary) => {
       let message: DelegateMessage
       try {

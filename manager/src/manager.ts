@@ -9,6 +9,7 @@ import { DelegateDirectory } from './delegate-directory.ts'
 import { DelegateGateway } from './delegate-gateway.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
+import { createMetrics } from './metrics.ts'
 import { prepareTask } from './prepare-task.ts'
 import { redisKeys } from './redis-keys.ts'
 import { SecretBox } from './secret-crypto.ts'
@@ -51,13 +52,16 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     concurrency: config.workerConcurrency,
     prepare: (data, attempts) => prepareTask(data, attempts, { connectors, secrets }),
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
+    onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
   })
+  const metrics = createMetrics({ depth: () => tasks.depth(), connectedDelegates: () => dispatcher.delegates.size })
 
   let gateway: DelegateGateway | null = null
   const app = buildApp({
     apiKey: config.apiKey,
     log,
     ctx: { redis, connectors, secrets, tokens, tasks, directory, revokeToken: (id) => gateway?.revokeToken(id) },
+    metrics: metrics.registry,
   })
   await app.ready()
   gateway = new DelegateGateway({
@@ -68,6 +72,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     log,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    onDecodeFailure: (reason) => metrics.onDecodeFailure(reason),
   })
   gateway.start()
   await tasks.start()

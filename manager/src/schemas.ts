@@ -2,10 +2,10 @@
 import { TASK_TYPES } from '../../protocol/src/index.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const
-const name = { type: 'string', minLength: 1, maxLength: 200 } as const
+const name = { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' } as const
 const selector = { type: 'string', minLength: 1, maxLength: 253, pattern: '\\S' } as const
 const selectors = { type: 'array', items: selector, maxItems: 64 } as const
-const project = { type: 'string', minLength: 1, maxLength: 200 } as const
+const project = { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' } as const
 
 export const idParams = {
   type: 'object',
@@ -87,4 +87,18 @@ export const runQuery = {
   type: 'object',
   additionalProperties: false,
   properties: { timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
+} as const
+
+/** Every error answer (documentation only; see app.ts). */
+export const errorResponse = {
+  description: 'An error; `code` is stable, `message` says what to do next',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
 } as const

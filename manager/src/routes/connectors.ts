@@ -10,6 +10,8 @@ import type { TaskView } from '../tasks.ts'
 /** Failures that mean "no delegate could run it" answer 503; the registry's own failures 502. */
 const UNAVAILABLE = new Set(['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'])
 
+const tags = ['connectors']
+
 export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
   const { connectors, secrets } = ctx
 
@@ -24,22 +26,22 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
     if (input.passwordSecretId !== undefined) await secrets.assertUsableBy(input.passwordSecretId, input.project ?? null)
   }
 
-  api.post<{ Body: ConnectorInput }>('/connectors', { schema: { body: connectorBody } }, async (req, reply) => {
+  api.post<{ Body: ConnectorInput }>('/connectors', { schema: { tags, summary: 'Create a Docker Registry connector', body: connectorBody } }, async (req, reply) => {
     await checkInput(req.body)
     return reply.status(201).send(await connectors.create(req.body))
   })
-  api.get('/connectors', async () => ({ connectors: await connectors.list() }))
-  api.get<{ Params: { id: string } }>('/connectors/:id', { schema: { params: idParams } }, async (req) => connectors.get(req.params.id))
+  api.get('/connectors', { schema: { tags, summary: 'List connectors' } }, async () => ({ connectors: await connectors.list() }))
+  api.get<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'One connector', params: idParams } }, async (req) => connectors.get(req.params.id))
   api.put<{ Params: { id: string }; Body: ConnectorInput }>(
     '/connectors/:id',
-    { schema: { params: idParams, body: connectorBody } },
+    { schema: { tags, summary: 'Replace a connector', params: idParams, body: connectorBody } },
     async (req) => {
       await connectors.get(req.params.id)
       await checkInput(req.body)
       return connectors.replace(req.params.id, req.body)
     },
   )
-  api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { params: idParams } }, async (req, reply) => {
+  api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'Delete a connector', params: idParams } }, async (req, reply) => {
     await connectors.delete(req.params.id)
     return reply.status(204).send()
   })
@@ -61,13 +63,13 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
 
   api.post<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
     '/connectors/:id/validate',
-    { schema: { params: idParams, querystring: runQuery } },
+    { schema: { tags, summary: 'Validate the connector on a delegate and wait (200 with the task, failed or not)', params: idParams, querystring: runQuery } },
     async (req) => runAndWait(req.params.id, 'validate-connector', undefined, req.query.timeoutMs),
   )
 
   api.get<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
     '/connectors/:id/images',
-    { schema: { params: idParams, querystring: runQuery } },
+    { schema: { tags, summary: 'List the repositories (catalog) through a delegate', params: idParams, querystring: runQuery } },
     async (req) => {
       const task = await runAndWait(req.params.id, 'list-images', undefined, req.query.timeoutMs)
       failIfFailed(task)
@@ -79,7 +81,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
 
   api.get<{ Params: { id: string }; Querystring: { image: string; timeoutMs?: number } }>(
     '/connectors/:id/tags',
-    { schema: { params: idParams, querystring: tagsQuery } },
+    { schema: { tags, summary: 'List every tag of one image through a delegate', params: idParams, querystring: tagsQuery } },
     async (req) => {
       const task = await runAndWait(req.params.id, 'list-tags', req.query.image, req.query.timeoutMs)
       failIfFailed(task)

@@ -3,13 +3,15 @@ import { ApiError } from '../api-error.ts'
 import type { AppContext } from '../app.ts'
 import { idParams, secretBody } from '../schemas.ts'
 
+const tags = ['secrets']
+
 export function secretRoutes(api: FastifyInstance, { secrets, connectors }: AppContext): void {
-  api.post<{ Body: { name: string; value: string; project?: string } }>('/secrets', { schema: { body: secretBody } }, async (req, reply) =>
+  api.post<{ Body: { name: string; value: string; project?: string } }>('/secrets', { schema: { tags, summary: 'Store an encrypted secret (the value is never returned)', body: secretBody } }, async (req, reply) =>
     reply.status(201).send(await secrets.create(req.body)),
   )
-  api.get('/secrets', async () => ({ secrets: await secrets.list() }))
-  api.get<{ Params: { id: string } }>('/secrets/:id', { schema: { params: idParams } }, async (req) => secrets.get(req.params.id))
-  api.delete<{ Params: { id: string } }>('/secrets/:id', { schema: { params: idParams } }, async (req, reply) => {
+  api.get('/secrets', { schema: { tags, summary: 'List secrets (names and scopes, no values)' } }, async () => ({ secrets: await secrets.list() }))
+  api.get<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'One secret (no value)', params: idParams } }, async (req) => secrets.get(req.params.id))
+  api.delete<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'Delete a secret (409 SECRET_IN_USE while a connector uses it)', params: idParams } }, async (req, reply) => {
     const secret = await secrets.get(req.params.id)
     const users = (await connectors.list()).filter((c) => c.passwordSecretId === secret.id)
     if (users.length > 0) {

@@ -5,8 +5,12 @@ import { normalizeSelectors } from '../connector-store.ts'
 import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
 import type { TaskRequest, TaskStatus } from '../tasks.ts'
 
+const tags = ['tasks']
+/** Task ids are UUIDs; anything else must not reach BullMQ, whose own keys share the prefix. */
+const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppContext): void {
-  api.post<{ Body: TaskRequest }>('/tasks', { schema: { body: taskBody } }, async (req, reply) => {
+  api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) => {
     const connector = await connectors.get(req.body.connectorId).catch(() => {
       throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(req.body.connectorId)} does not exist`)
     })
@@ -20,8 +24,9 @@ export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppConte
 
   api.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>(
     '/tasks/:id',
-    { schema: { params: idParams, querystring: taskGetQuery } },
+    { schema: { tags, summary: 'One task; with waitMs, wait up to that long for it to end', params: idParams, querystring: taskGetQuery } },
     async (req) => {
+      if (!TASK_ID.test(req.params.id)) throw notFound('task', req.params.id)
       const view = await tasks.wait(req.params.id, req.query.waitMs ?? 0)
       if (!view) throw notFound('task', req.params.id)
       return view
@@ -30,7 +35,7 @@ export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppConte
 
   api.get<{ Querystring: { connectorId?: string; status?: TaskStatus; limit: number } }>(
     '/tasks',
-    { schema: { querystring: taskListQuery } },
+    { schema: { tags, summary: 'Recent tasks, most recent first', querystring: taskListQuery } },
     async (req) => ({ tasks: await tasks.list(req.query) }),
   )
 }

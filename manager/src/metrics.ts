@@ -1,0 +1,83 @@
+/**
+ * Prometheus metrics (`GET /metrics`, no auth). One registry per manager, so that several
+ * managers in one process (tests) never share counters. Gauges that mirror state are read on
+ * scrape rather than kept in step.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { TaskOutcome } from './dispatcher.ts'
+import type { TaskData } from './tasks.ts'
+
+export interface MetricsSources {
+  /** queued and running tasks in the shared queue (every replica's) */
+  depth(): Promise<{ waiting: number; active: number }>
+  /** delegates connected to this replica that said hello */
+  connectedDelegates(): number
+}
+
+export interface Metrics {
+  registry: Registry
+  /** Tasks.onOutcome */
+  onOutcome(data: TaskData, outcome: TaskOutcome, now?: number): void
+  /** DelegateGateway.onDecodeFailure */
+  onDecodeFailure(reason: string): void
+}
+
+export function createMetrics(sources: MetricsSources, { defaultMetrics = true } = {}): Metrics {
+  const registry = new Registry()
+  if (defaultMetrics) collectDefaultMetrics({ register: registry })
+
+  const tasks = new Counter({
+    name: 'rd_tasks_total',
+    help: 'Tasks this replica ended, by type and outcome (succeeded, failed, expired)',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  })
+  const duration = new Histogram({
+    name: 'rd_task_duration_seconds',
+    help: 'From task creation to its end, waiting for a delegate included',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  })
+  new Gauge({
+    name: 'rd_queue_depth',
+    help: 'Tasks in the queue by state (waiting: not yet handed out; active: being dispatched or run)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      try {
+        const { waiting, active } = await sources.depth()
+        this.set({ state: 'waiting' }, waiting)
+        this.set({ state: 'active' }, active)
+      } catch {
+        // Redis unreachable: leave the series out rather than report a wrong zero (readyz says why)
+        this.reset()
+      }
+    },
+  })
+  new Gauge({
+    name: 'rd_connected_delegates',
+    help: 'Delegates connected to this replica',
+    registers: [registry],
+    collect() {
+      this.set(sources.connectedDelegates())
+    },
+  })
+  const decodeFailures = new Counter({
+    name: 'rd_websocket_decode_failures_total',
+    help: 'Delegate frames refused because they could not be decoded (the socket is closed each time)',
+    registers: [registry],
+  })
+
+  return {
+    registry,
+    onOutcome(data, outcome, now = Date.now()) {
+      const labels = { type: data.type, outcome: outcome.status }
+      tasks.inc(labels)
+      duration.observe(labels, Math.max(0, now - data.createdAt) / 1000)
+    },
+    onDecodeFailure() {
+      decodeFailures.inc()
+    },
+  }
+}
