@@ -38,18 +38,31 @@ export class SecretBox {
 
   open(sealed: Sealed, aad: string): string {
     const key = this.#keys.get(sealed.kid)
-    if (!key) throw new Error(`secret sealed with key ${sealed.kid}, which is not configured (MANAGER_SECRETS_OLD_KEY?)`)
+    if (!key) {
+      throw new SecretUnreadableError(`secret sealed with key ${sealed.kid}, which is not configured; set the key it was sealed with as MANAGER_SECRETS_OLD_KEY`)
+    }
     const raw = Buffer.from(sealed.box, 'base64')
-    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12))
-    decipher.setAAD(Buffer.from(aad))
-    decipher.setAuthTag(raw.subarray(raw.length - 16))
-    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8')
+    if (raw.length < 12 + 16) throw new SecretUnreadableError('stored secret is truncated; store the value again')
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12))
+      decipher.setAAD(Buffer.from(aad))
+      decipher.setAuthTag(raw.subarray(raw.length - 16))
+      return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8')
+    } catch {
+      throw new SecretUnreadableError('stored secret fails authentication (altered, or moved to another record); store the value again')
+    }
   }
 
   /** True when the value should be re-sealed under the current key. */
   isStale(sealed: Sealed): boolean {
     return sealed.kid !== this.#current
   }
+}
+
+/** A stored secret that cannot be opened: wrong or missing key, or altered at rest. */
+export class SecretUnreadableError extends Error {
+  override name = 'SecretUnreadableError'
+  readonly code = 'SECRET_UNREADABLE'
 }
 
 function keyId(key: Buffer): string {

@@ -59,10 +59,21 @@ export class SecretStore {
     }
   }
 
-  /** The plaintext, for a task sent to an authenticated delegate. */
+  /**
+   * The plaintext, for a task sent to an authenticated delegate. A value still sealed under the
+   * old key is sealed again under the current one, so that rotation completes as secrets are used.
+   */
   async reveal(id: string): Promise<string> {
-    const secret = await this.#load(id)
-    return this.#box.open(secret.sealed, secret.id)
+    const raw = await this.#redis.hget(this.#keys.secrets, id)
+    if (raw === null) throw notFound('secret', id)
+    const secret = JSON.parse(raw) as StoredSecret
+    const value = this.#box.open(secret.sealed, secret.id)
+    if (this.#box.isStale(secret.sealed)) {
+      const resealed: StoredSecret = { ...secret, sealed: this.#box.seal(value, secret.id) }
+      // only if nobody changed or deleted it meanwhile
+      await this.#redis.eval(RESEAL, 1, this.#keys.secrets, id, raw, JSON.stringify(resealed))
+    }
+    return value
   }
 
   async delete(id: string): Promise<void> {
@@ -75,6 +86,8 @@ export class SecretStore {
     return JSON.parse(raw) as StoredSecret
   }
 }
+
+const RESEAL = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0`
 
 function publicView({ id, name, project, createdAt }: StoredSecret): Secret {
   return { id, name, project, createdAt }
