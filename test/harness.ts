@@ -162,8 +162,11 @@ export function spawnNode(script: string, env: Record<string, string>): Proc {
       const seen = lines.find((l) => pattern.test(l))
       if (seen) return Promise.resolve(seen)
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${script}: no line matching ${pattern} in ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`)), timeoutMs)
-        waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+        const fail = (why: string) => reject(new Error(`${script}: no line matching ${pattern} (${why}):\n${lines.slice(-20).join('\n')}`))
+        const timer = setTimeout(() => fail(`${timeoutMs} ms`), timeoutMs)
+        const onExit = (code: number | null) => (clearTimeout(timer), fail(`exited with ${code}`))
+        child.once('exit', onExit)
+        waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), child.off('exit', onExit), resolve(l)) })
       })
     },
     async stop(signal = 'SIGTERM') {

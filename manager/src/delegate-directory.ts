@@ -28,6 +28,11 @@ interface Stored extends DelegateView {
 }
 
 const STALE_MS = 15_000
+const IF_OURS = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cjson.decode(cur).replica ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`
 const FORGET_MS = 24 * 3600_000
 
 export class DelegateDirectory {
@@ -47,8 +52,20 @@ export class DelegateDirectory {
     this.#write([this.#entry(link, true)])
   }
 
+  /** Written only while the entry is still ours: the delegate may already be on another replica. */
   disconnected(link: DelegateLink): void {
-    this.#write([this.#entry(link, false)])
+    const entry = JSON.stringify(this.#entry(link, false))
+    this.#redis
+      .eval(IF_OURS, 1, this.#key, link.id, this.#replica, entry)
+      .catch((err: unknown) => this.#log.warn({ err }, 'delegate directory write failed'))
+  }
+
+  /** Connected delegates whose replica wrote recently: what other replicas may dispatch to. */
+  async live(): Promise<DelegateView[]> {
+    const now = Date.now()
+    return (await this.#redis.hvals(this.#key))
+      .map((raw) => JSON.parse(raw) as Stored)
+      .filter((d) => d.connected && now - d.seenAt <= STALE_MS)
   }
 
   flush(links: Iterable<DelegateLink>): void {

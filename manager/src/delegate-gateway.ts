@@ -17,6 +17,7 @@ import {
   type DelegateMessage,
   type Hello,
   type ManagerMessage,
+  type TaskResultMessage,
 } from '../../protocol/src/index.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
 import type { DelegateLink, Dispatcher } from './dispatcher.ts'
@@ -33,6 +34,11 @@ export interface GatewayOptions {
   log: Logger
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
+  /** hand-overs from other replicas (ReplicaBus): results and losses travel back to them */
+  relay?: {
+    result(link: DelegateLink, message: TaskResultMessage): boolean
+    lost(link: DelegateLink, reason: string): void
+  }
   /** counts frames that could not be decoded (metrics) */
   onDecodeFailure?(reason: string): void
 }
@@ -72,7 +78,7 @@ export class DelegateGateway {
       setInterval(() => this.#checkSilence(), Math.min(1_000, heartbeatIntervalMs)),
       setInterval(() => this.#ping(), Math.max(5_000, 2 * heartbeatIntervalMs)),
       setInterval(() => void this.#checkTokens(), 5_000),
-      setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.delegates.values()), 2_000),
+      setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.localDelegates()), 2_000),
     )
     for (const t of this.#timers) t.unref()
   }
@@ -162,10 +168,7 @@ export class DelegateGateway {
       if (!link) return
       log.info({ code, reason: reason.toString() }, 'delegate disconnected')
       // A replaced connection must not take the new one's registration with it.
-      if (this.#opts.dispatcher.delegates.get(link.id) === link) {
-        this.#opts.dispatcher.removeDelegate(link.id, `disconnected (${code})`)
-        this.#opts.directory.disconnected(link)
-      }
+      if (this.#opts.dispatcher.delegates.get(link.id) === link) this.#drop(link, `disconnected (${code})`)
     })
   }
 
@@ -203,7 +206,9 @@ export class DelegateGateway {
       lastHeartbeatAt: now,
       lastAssignedAt: 0,
       draining: false,
+      remote: null,
       attempts: new Map(),
+      relayed: new Map(),
       send: (message: ManagerMessage) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
       },
@@ -226,7 +231,7 @@ export class DelegateGateway {
         return
       case 'task.result':
         this.#opts.dispatcher.heartbeat(link.id)
-        this.#opts.dispatcher.onResult(link.id, message)
+        if (!this.#opts.relay?.result(link, message)) this.#opts.dispatcher.onResult(link.id, message)
         return
       case 'drain':
         log.info('delegate draining: no new tasks for it')
@@ -239,6 +244,13 @@ export class DelegateGateway {
     }
   }
 
+  /** The delegate is gone from this replica: its tasks (ours and relayed ones) run elsewhere. */
+  #drop(link: DelegateLink, reason: string): void {
+    this.#opts.dispatcher.removeDelegate(link.id, reason)
+    this.#opts.relay?.lost(link, reason)
+    this.#opts.directory.disconnected(link)
+  }
+
   #closeLink(link: DelegateLink, code: number, reason: string): void {
     for (const conn of this.#conns) if (conn.link === link) conn.ws.close(code, reason)
   }
@@ -246,8 +258,7 @@ export class DelegateGateway {
   #checkSilence(): void {
     for (const link of this.#opts.dispatcher.silentDelegates()) {
       this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate silent past the heartbeat timeout; dropping it')
-      this.#opts.dispatcher.removeDelegate(link.id, 'heartbeat timeout')
-      this.#opts.directory.disconnected(link)
+      this.#drop(link, 'heartbeat timeout')
       for (const conn of this.#conns) {
         if (conn.link === link) {
           conn.link = null

@@ -16,9 +16,14 @@ export interface DelegateLink extends Candidate {
   version: string
   tokenId: string
   connectedAt: number
-  /** attempt id → attempt, the tasks this delegate holds now */
+  /** null: connected to this replica; else the id of the replica that holds its socket */
+  remote: string | null
+  /** attempt id → attempt, the tasks this replica gave this delegate */
   readonly attempts: Map<string, Attempt>
-  send(message: ManagerMessage): void
+  /** attempt id → origin replica: tasks other replicas gave this (local) delegate through us */
+  readonly relayed: Map<string, string>
+  /** `task` comes with task.assign, for links that forward to another replica */
+  send(message: ManagerMessage, task?: DispatchTask): void
 }
 
 export interface DispatchTask {
@@ -128,7 +133,14 @@ export class Dispatcher {
   }
 
   addDelegate(link: DelegateLink): void {
+    const before = this.#delegates.get(link.id)
+    if (before && before !== link) this.removeDelegate(link.id, 'reconnected elsewhere')
     this.#delegates.set(link.id, link)
+    this.#schedulePump()
+  }
+
+  /** Wakes waiting tasks after a change the dispatcher cannot see (a remote delegate's slots). */
+  poke(): void {
     this.#schedulePump()
   }
 
@@ -137,16 +149,27 @@ export class Dispatcher {
     const link = this.#delegates.get(id)
     if (!link) return
     this.#delegates.delete(id)
-    for (const attempt of [...link.attempts.values()]) {
-      release(link, attempt.id)
-      const running = attempt.task
-      if (running.done || running.current !== attempt) continue
-      running.current = null
-      running.hooks.log(`delegate ${link.name} lost while holding the task (${reason}); reassigning`)
-      running.hooks.onState({ status: 'queued', delegate: null, attempts: running.attempts })
-      this.#pending.push(running)
-    }
+    for (const attempt of [...link.attempts.values()]) this.#lose(link, attempt, `delegate ${link.name} lost while holding the task (${reason})`)
     this.#schedulePump()
+  }
+
+  /** One attempt will not answer (the owning replica lost the delegate, or refused the hand-over). */
+  attemptLost(delegateId: string, attemptId: string, reason: string): void {
+    const link = this.#delegates.get(delegateId)
+    const attempt = link?.attempts.get(attemptId)
+    if (!link || !attempt) return
+    this.#lose(link, attempt, `${link.name}: ${reason}`)
+    this.#schedulePump()
+  }
+
+  #lose(link: DelegateLink, attempt: Attempt, why: string): void {
+    release(link, attempt.id)
+    const running = attempt.task
+    if (running.done || running.current !== attempt) return
+    running.current = null
+    running.hooks.log(`${why}; reassigning`)
+    running.hooks.onState({ status: 'queued', delegate: null, attempts: running.attempts })
+    this.#pending.push(running)
   }
 
   heartbeat(id: string): void {
@@ -159,10 +182,29 @@ export class Dispatcher {
     if (link) link.draining = true
   }
 
-  /** Delegates whose heartbeat is older than the timeout, for the socket layer to terminate. */
+  /** Local delegates whose heartbeat is older than the timeout, for the socket layer to terminate. */
   silentDelegates(): DelegateLink[] {
     const now = this.#now()
-    return [...this.#delegates.values()].filter((d) => now - d.lastHeartbeatAt > this.#heartbeatTimeoutMs)
+    return [...this.#delegates.values()].filter((d) => d.remote === null && now - d.lastHeartbeatAt > this.#heartbeatTimeoutMs)
+  }
+
+  /** Delegates connected to this replica. */
+  localDelegates(): DelegateLink[] {
+    return [...this.#delegates.values()].filter((d) => d.remote === null)
+  }
+
+  /** A delegate connected to this replica; the socket layer tracks the hand-overs it relays. */
+  local(id: string): DelegateLink | undefined {
+    const link = this.#delegates.get(id)
+    return link?.remote === null ? link : undefined
+  }
+
+  /** After a relayed attempt ends, its slot is free for anyone. */
+  releaseRelayed(link: DelegateLink, attemptId: string): void {
+    if (link.relayed.delete(attemptId)) {
+      link.active = link.attempts.size + link.relayed.size
+      this.#schedulePump()
+    }
   }
 
   /** Runs one task to its single outcome. */
@@ -343,20 +385,23 @@ export class Dispatcher {
         const link = this.#delegates.get(sel.delegate.id)!
         const attempt: Attempt = { id: randomUUID(), task: running, delegate: link }
         link.attempts.set(attempt.id, attempt)
-        link.active = link.attempts.size
+        link.active = link.attempts.size + link.relayed.size
         link.lastAssignedAt = this.#now()
         running.current = attempt
         running.attempts++
         running.lastWaitReason = null
         running.lastDelegate = { id: link.id, name: link.name }
         running.hooks.onState({ status: 'running', delegate: running.lastDelegate, attempts: running.attempts })
-        link.send({
-          type: 'task.assign',
-          taskId: running.task.taskId,
-          attemptId: attempt.id,
-          task: running.task.spec,
-          deadline: running.task.deadline,
-        })
+        link.send(
+          {
+            type: 'task.assign',
+            taskId: running.task.taskId,
+            attemptId: attempt.id,
+            task: running.task.spec,
+            deadline: running.task.deadline,
+          },
+          running.task,
+        )
         return true
       }
       case 'unreachable': {
@@ -397,7 +442,7 @@ export class Dispatcher {
 
 function release(link: DelegateLink, attemptId: string): void {
   link.attempts.delete(attemptId)
-  link.active = link.attempts.size
+  link.active = link.attempts.size + link.relayed.size
 }
 
 function expired(task: DispatchTask, running: { attempts: number }): TaskError {

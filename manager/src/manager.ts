@@ -10,8 +10,9 @@ import { DelegateGateway } from './delegate-gateway.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
 import { createMetrics } from './metrics.ts'
-import { prepareTask } from './prepare-task.ts'
+import { addCredentials, prepareTask } from './prepare-task.ts'
 import { redisKeys } from './redis-keys.ts'
+import { ReplicaBus } from './replica-bus.ts'
 import { SecretBox } from './secret-crypto.ts'
 import { SecretStore } from './secret-store.ts'
 import { Tasks } from './tasks.ts'
@@ -54,7 +55,18 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
     onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
   })
-  const metrics = createMetrics({ depth: () => tasks.depth(), connectedDelegates: () => dispatcher.delegates.size })
+  const metrics = createMetrics({ depth: () => tasks.depth(), connectedDelegates: () => dispatcher.localDelegates().length })
+
+  const bus = new ReplicaBus({
+    redis,
+    subscriber: redis.duplicate(),
+    keys,
+    replicaId,
+    dispatcher,
+    directory,
+    log,
+    withCredentials: (connectorId, spec) => addCredentials(connectorId, spec, { connectors, secrets }),
+  })
 
   let gateway: DelegateGateway | null = null
   const app = buildApp({
@@ -72,9 +84,11 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     log,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    relay: { result: (link, message) => bus.relayResult(link, message), lost: (link, reason) => bus.relayLost(link, reason) },
     onDecodeFailure: (reason) => metrics.onDecodeFailure(reason),
   })
   gateway.start()
+  await bus.start()
   await tasks.start()
   const address = await app.listen({ host: config.host, port: config.port })
   log.info({ address, version: process.env.npm_package_version }, 'manager listening')
@@ -85,6 +99,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       log.info('manager closing')
       await tasks.close(true)
       dispatcher.close()
+      await bus.close()
       await gateway.close()
       await app.close()
       await redis.quit().catch(() => undefined)

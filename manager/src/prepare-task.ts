@@ -31,3 +31,14 @@ export async function prepareTask(
     spec,
   }
 }
+
+/** For a hand-over relayed by another replica: the password is added back here, never sent over Redis. */
+export async function addCredentials(
+  connectorId: string,
+  spec: TaskSpec,
+  { connectors, secrets }: { connectors: ConnectorStore; secrets: SecretStore },
+): Promise<TaskSpec> {
+  const connector = await connectors.get(connectorId)
+  if (connector.passwordSecretId === null) return spec
+  return { ...spec, registry: { ...spec.registry, password: await secrets.reveal(connector.passwordSecretId) } }
+}
