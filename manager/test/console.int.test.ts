@@ -1,0 +1,204 @@
+/**
+ * The web console in a real browser (Debian's Chromium driven by playwright-core) against a real
+ * manager, delegate and registry. Screenshots of every page land in test-results/console/;
+ * UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/console.png for the README.
+ */
+import { randomUUID } from 'node:crypto'
+import { copyFile, mkdir } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { Delegate } from '../../delegate/src/delegate.ts'
+import { root, startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
+import { seedRepository } from '../../test/seed-registry.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SHOTS = join(root, 'test-results', 'console')
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+describe('web console', () => {
+  let m: TestManager
+  let browser: Browser
+  let page: Page
+  const delegates: Delegate[] = []
+  const repo = `console-${randomUUID().slice(0, 8)}/app`
+  const tags = Array.from({ length: 120 }, (_, i) => `1.${Math.floor(i / 10)}.${i % 10}`)
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`Chromium is missing at ${CHROMIUM}: the console tests drive a real browser. Install it with "apt-get install -y --no-install-recommends chromium" (or set CHROMIUM_PATH).`)
+    }
+    m = await startTestManager(inject('redisUrl'))
+    const token = await m.api.token('console-test')
+    delegates.push(await startTestDelegate(m.url, token, { name: 'eu-west-1', tags: ['eu', 'docker'], capacity: 4 }))
+    await seedRepository(`http://${inject('registryHostPort')}`, repo, tags)
+    await mkdir(SHOTS, { recursive: true })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+    page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
+    page.setDefaultTimeout(20_000)
+    const errors: string[] = []
+    page.on('pageerror', (err) => errors.push(err.message))
+    // "Failed to load resource" is Chromium reporting an API answer of 4xx, which some steps expect
+    page.on('console', (msg) => void (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource') && errors.push(msg.text())))
+    Object.assign(page, { errors })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all(delegates.map((d) => d.close()))
+    await m?.close()
+  })
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
+  const go = async (hash: string) => {
+    await page.goto(`${m.url}/${hash}`)
+  }
+
+  it('signs in with the API key kept in session storage, never in the URL', async () => {
+    await go('')
+    await page.locator('#sign-in').waitFor()
+    await shot('sign-in')
+    await page.fill('#sign-in input[name=apiKey]', 'wrong key')
+    await page.click('#sign-in button[type=submit]')
+    await page.locator('#sign-in .error-box[data-code=UNAUTHORIZED]').waitFor()
+    await page.fill('#sign-in input[name=apiKey]', m.config.apiKey)
+    await page.click('#sign-in button[type=submit]')
+    await page.locator('h1', { hasText: 'Connectors' }).waitFor()
+    expect(page.url()).not.toContain(m.config.apiKey)
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(m.config.apiKey)
+    expect(await page.evaluate(() => Object.values(localStorage))).not.toContain(m.config.apiKey)
+  })
+
+  it('creates a connector to the registry, validates it in place and lists its tags', async () => {
+    await go('#/connectors')
+    await page.click('#new-connector')
+    await page.fill('#connector-form input[name=name]', 'local registry')
+    await page.fill('#connector-form input[name=url]', inject('registryHostPort'))
+    await page.fill('#connector-form input[name=delegateSelectors]', 'docker')
+    await page.click('#connector-form button[type=submit]')
+    const row = page.locator('tbody.connector[data-name="local registry"]')
+    await row.waitFor()
+    await row.locator('[data-action=validate]').click()
+    const result = row.locator('.validation [data-status]')
+    await result.waitFor()
+    expect(await result.getAttribute('data-status')).toBe('succeeded')
+    expect(await result.textContent()).toContain('eu-west-1')
+    await shot('connectors')
+
+    await row.locator('a', { hasText: 'Browse' }).click()
+    await page.locator(`.images .vlist-row[data-value="${repo}"]`).click()
+    await page.locator('.tags .count', { hasText: `${tags.length} tags` }).waitFor()
+    await page.fill('.tags input.filter', '1.11.')
+    await page.locator('.tags .count', { hasText: `10 of ${tags.length} tags` }).waitFor()
+    const shown = await page.locator('.tags .vlist-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-value')))
+    expect(shown).toEqual(tags.filter((t) => t.includes('1.11.')).sort())
+    await shot('connector-browse')
+    if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await copyFile(join(SHOTS, 'connector-browse.png'), join(root, 'docs', 'console.png'))
+  })
+
+  it('shows a failed validation with its error code and hint in place', async () => {
+    await m.api.ok('POST', '/api/v1/connectors', { name: 'closed port', type: 'docker-registry', url: '127.0.0.1:1' })
+    await go('#/connectors')
+    const row = page.locator('tbody.connector[data-name="closed port"]')
+    await row.locator('[data-action=validate]').click()
+    const box = row.locator('.validation .error-box')
+    await box.waitFor()
+    expect(await box.getAttribute('data-code')).toBe('DELEGATE_CANNOT_REACH_REGISTRY')
+    expect(await box.locator('.hint').textContent()).toMatch(/registry's network/)
+    await shot('connector-failed')
+  })
+
+  it('keeps 10,000 tags responsive: only the rows in view are in the DOM, and the filter scans all', async () => {
+    await go('#/connectors')
+    await page.locator('h1', { hasText: 'Connectors' }).waitFor()
+    // a string, not a function: vitest would rewrite a function's import() for Node
+    const seen = await page.evaluate<{ before: { rows: number; count: string }; scrolled: string[]; count: string }>(`(async () => {
+      const { filteredList } = await import('/console/virtual-list.js')
+      const frame = () => new Promise(requestAnimationFrame)
+      const list = filteredList({ label: 'tags' })
+      document.querySelector('main').append(list.el)
+      list.setItems(Array.from({ length: 10000 }, (_, i) => 'v' + i))
+      await frame()
+      const before = { rows: list.el.querySelectorAll('.vlist-row').length, count: list.el.querySelector('.count').textContent }
+      list.el.querySelector('.vlist').scrollTop = 28 * 9000
+      list.el.querySelector('.vlist').dispatchEvent(new Event('scroll'))
+      await frame()
+      const scrolled = [...list.el.querySelectorAll('.vlist-row')].map((r) => r.dataset.value)
+      list.filter.value = '999'
+      list.filter.dispatchEvent(new Event('input'))
+      await frame()
+      await frame()
+      return { before, scrolled, count: list.el.querySelector('.count').textContent }
+    })()`)
+    expect(seen.before.count).toBe('10,000 tags')
+    expect(seen.before.rows).toBeLessThan(60)
+    expect(seen.scrolled).toContain('v9005')
+    expect(seen.scrolled.length).toBeLessThan(60)
+    const matching = Array.from({ length: 10_000 }, (_, i) => `v${i}`).filter((t) => t.includes('999')).length
+    expect(seen.count).toBe(`${matching} of 10,000 tags`)
+  })
+
+  it('updates the selection log of a waiting task until a delegate takes it', async () => {
+    const c = await m.api.ok<{ id: string }>('POST', '/api/v1/connectors', {
+      name: 'needs gpu',
+      type: 'docker-registry',
+      url: inject('registryHostPort'),
+      delegateSelectors: ['gpu'],
+    })
+    const { id } = await m.api.ok<{ id: string }>('POST', '/api/v1/tasks', { type: 'validate-connector', connectorId: c.id, timeoutMs: 60_000 })
+    await go(`#/tasks/${id}`)
+    await page.locator('ol.timeline li .message', { hasText: 'waiting' }).waitFor()
+    expect(await page.locator('dl.facts [data-status]').getAttribute('data-status')).toBe('queued')
+    await shot('task-waiting')
+    delegates.push(await startTestDelegate(m.url, await m.api.token(), { name: 'gpu-1', tags: ['gpu'] }))
+    await page.locator('ol.timeline li .message', { hasText: 'succeeded on gpu-1' }).waitFor()
+    expect(await page.locator('dl.facts [data-status]').getAttribute('data-status')).toBe('succeeded')
+    await shot('task')
+
+    await go('#/tasks')
+    const listed = page.locator(`tr[data-id="${id}"]`)
+    await listed.waitFor()
+    expect(await listed.getAttribute('data-status')).toBe('succeeded')
+    expect(await listed.textContent()).toContain('gpu-1')
+    await shot('tasks')
+  })
+
+  it('lists delegates and picks up a newly connected one while the page is open', async () => {
+    await go('#/delegates')
+    await page.locator('tr[data-name="eu-west-1"][data-connected=true]').waitFor()
+    delegates.push(await startTestDelegate(m.url, await m.api.token(), { name: 'us-east-1', tags: ['us', 'docker'] }))
+    const row = page.locator('tr[data-name="us-east-1"][data-connected=true]')
+    await row.waitFor()
+    expect(await row.textContent()).toContain('0 / 8')
+    await shot('delegates')
+  })
+
+  it('creates a secret and a delegate token (shown once, with the docker run snippet), then revokes it', async () => {
+    await go('#/access')
+    await page.fill('#secret-form input[name=name]', 'registry-password')
+    await page.fill('#secret-form input[name=value]', 's3cr3t-value')
+    await page.click('#secret-form button[type=submit]')
+    await page.locator('tr[data-name="registry-password"]').waitFor()
+    expect(await page.content()).not.toContain('s3cr3t-value')
+
+    await page.fill('#token-form input[name=name]', 'eu-west')
+    await page.click('#token-form button[type=submit]')
+    const token = await page.locator('#new-token').inputValue()
+    expect(token).toMatch(/^rdt_/)
+    expect(await page.locator('.reveal pre').first().textContent()).toContain(`DELEGATE_TOKEN=${token}`)
+    await shot('access')
+    // the token works: a delegate connects with it
+    delegates.push(await startTestDelegate(m.url, token, { name: 'with-new-token' }))
+
+    const row = page.locator('tr[data-name="eu-west"]')
+    await row.locator('button', { hasText: 'Revoke' }).click()
+    await row.locator('button', { hasText: 'Really revoke?' }).click()
+    await row.waitFor({ state: 'detached' })
+    const left = await m.api.ok<{ tokens: { name: string }[] }>('GET', '/api/v1/delegate-tokens')
+    expect(left.tokens.map((t) => t.name)).not.toContain('eu-west')
+  })
+
+  it('raised no script error on any page', () => {
+    expect((page as Page & { errors: string[] }).errors).toEqual([])
+  })
+})
