@@ -2,8 +2,10 @@
  * The delegate's registry client: runs one registry task (validate, catalog, tags) and returns
  * its result, or throws a RegistryError with a SPEC §5 code.
  *
- * Every task starts with `GET /v2/`, which says whether a V2 registry answers at all and which
- * auth it wants; validation then completes the auth flow (a 401 is never "reachable enough").
+ * Validation starts with `GET /v2/`, which says whether a V2 registry answers at all and which
+ * auth it wants, and completes the auth flow (a 401 is never "reachable enough"). Listing goes
+ * straight to its endpoint, saving a round trip per task; only when that fails without proof that
+ * a registry answered is `/v2/` asked, to tell "not a registry" from "no such repository".
  */
 import type { Logger } from 'pino'
 import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
@@ -90,7 +92,6 @@ export class RegistryClient {
         return result
       }
       case 'list-images': {
-        await ping(session, registry, false)
         const list = await listAll({
           session,
           log,
@@ -101,6 +102,7 @@ export class RegistryClient {
           endpoint: { kind: 'catalog' },
           limits: this.#limits,
           deadline: opts.deadline,
+          unproven: () => ping(session, registry, false).then(() => undefined),
         })
         const images = registry.prefix ? list.entries.filter((e) => e.startsWith(registry.prefix)) : list.entries
         const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated }
@@ -108,7 +110,6 @@ export class RegistryClient {
       }
       case 'list-tags': {
         const repo = repository!
-        await ping(session, registry, false)
         const list = await listAll({
           session,
           log,
@@ -119,6 +120,7 @@ export class RegistryClient {
           endpoint: { kind: 'tags', repository: repo },
           limits: this.#limits,
           deadline: opts.deadline,
+          unproven: () => ping(session, registry, false).then(() => undefined),
         })
         const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated }
         return result

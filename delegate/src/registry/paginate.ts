@@ -51,6 +51,11 @@ export interface ListRequest {
   endpoint: Endpoint
   limits: ListLimits
   deadline?: number | undefined
+  /**
+   * Called before a first-page failure is thrown when nothing proved a registry answers (no
+   * `Docker-Distribution-Api-Version` header): it may throw a better error (NOT_A_REGISTRY).
+   */
+  unproven?: () => Promise<void>
 }
 
 /** Code-point order (not UTF-16 code-unit order, which `sort()` uses). */
@@ -122,12 +127,14 @@ export async function listAll(req: ListRequest): Promise<ListResult> {
         url = undefined
         continue
       }
+      if (pages === 0 && res.headers['docker-distribution-api-version'] === undefined) await req.unproven?.()
       throw classifyFailure(res, req.endpoint)
     }
     pages++
     bytes += res.body.length
     const body = parseJson(res.body)
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      if (pages === 1) await req.unproven?.()
       throw new RegistryError('PROTOCOL_ERROR', `${url.host} answered a ${req.key === 'tags' ? 'tag list' : 'catalog'} page that is not a JSON object: check that the URL points at a registry.`, {
         status: res.status,
         url: redactUrl(url),

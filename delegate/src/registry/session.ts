@@ -72,47 +72,49 @@ export class RegistrySession {
     const scopes = scope ? [scope] : []
     let sent = await this.#authorization(scopes)
     let res = await this.#send(url, sent.header, maxBytes)
-    if (res.status !== 401) return { ...res, auth: sent.outcome }
+    // At most: answer the challenge, then fetch one fresh token if the registry calls it invalid.
+    let refetched = false
+    for (let round = 0; res.status === 401 && round < 2; round++) {
+      const challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']))
+      if (!challenge) return { ...res, auth: { ...sent.outcome, challenge: undefined } }
+      const done = { ...res, auth: { ...sent.outcome, challenge } }
 
-    const challenges = parseChallenges(res.headers['www-authenticate'])
-    const challenge = pickChallenge(challenges)
-    if (!challenge) return { ...res, auth: { ...sent.outcome, challenge: undefined } }
-
-    if (challenge.scheme === 'basic') {
-      this.scheme = 'basic'
-      if (opts.learnOnly) return { ...res, auth: { ...sent.outcome, challenge } }
-      if (sent.outcome.sent === 'basic' || !this.hasCredentials) return { ...res, auth: { ...sent.outcome, challenge } }
-      sent = this.#basic()
-    } else if (challenge.scheme === 'bearer') {
-      const realm = challenge.params.realm
-      if (!realm) {
-        throw new RegistryError('PROTOCOL_ERROR', 'The registry asked for a Bearer token without naming its realm: report this to the registry operator.', {
-          status: 401,
-          url: redactUrl(url),
-        })
-      }
-      this.scheme = 'bearer'
-      this.#bearer = { realm: this.#resolveRealm(realm, url), service: challenge.params.service }
-      if (opts.learnOnly) return { ...res, auth: { ...sent.outcome, challenge } }
-      const asked = (challenge.params.scope ?? '').split(' ').filter(Boolean)
-      const wanted = [...new Set([...scopes, ...asked])]
-      if (sent.outcome.sent === 'bearer' && sent.token) {
-        const error = challenge.params.error
-        if (error === 'insufficient_scope' && asked.every((s) => scopes.includes(s))) {
-          // The token already holds what the registry asks for: a fresh one would not help.
-          return { ...res, auth: { ...sent.outcome, challenge } }
+      if (challenge.scheme === 'basic') {
+        this.scheme = 'basic'
+        if (opts.learnOnly || sent.outcome.sent === 'basic' || !this.hasCredentials) return done
+        sent = this.#basic()
+      } else if (challenge.scheme === 'bearer') {
+        const realm = challenge.params.realm
+        if (!realm) {
+          throw new RegistryError('PROTOCOL_ERROR', 'The registry asked for a Bearer token without naming its realm: report this to the registry operator.', {
+            status: 401,
+            url: redactUrl(url),
+          })
         }
-        this.#ctx.tokens.invalidate(tokenKey(this.#keyParts(scopes)), sent.token)
+        this.scheme = 'bearer'
+        this.#bearer = { realm: this.#resolveRealm(realm, url), service: challenge.params.service }
+        if (opts.learnOnly) return done
+        const asked = (challenge.params.scope ?? '').split(' ').filter(Boolean)
+        const wanted = [...new Set([...scopes, ...asked])]
+        if (sent.outcome.sent === 'bearer' && sent.token) {
+          const error = challenge.params.error
+          // The token already holds what the registry asks for: a fresh one would not help.
+          if (error === 'insufficient_scope' && asked.every((s) => scopes.includes(s))) return done
+          if (refetched) return done
+          refetched = true
+          this.#ctx.tokens.invalidate(tokenKey(this.#keyParts(wanted)), sent.token)
+          this.#ctx.tokens.invalidate(tokenKey(this.#keyParts(scopes)), sent.token)
+        }
+        sent = await this.#bearerFor(wanted)
+      } else {
+        throw new RegistryError(
+          'PROTOCOL_ERROR',
+          `The registry asks for "${challenge.scheme}" authentication, which registry clients do not speak: use a registry that offers Basic or Bearer.`,
+          { status: 401, url: redactUrl(url) },
+        )
       }
-      sent = await this.#bearerFor(wanted)
-    } else {
-      throw new RegistryError(
-        'PROTOCOL_ERROR',
-        `The registry asks for "${challenge.scheme}" authentication, which registry clients do not speak: use a registry that offers Basic or Bearer.`,
-        { status: 401, url: redactUrl(url) },
-      )
+      res = await this.#send(url, sent.header, maxBytes)
     }
-    res = await this.#send(url, sent.header, maxBytes)
     const last = res.status === 401 ? pickChallenge(parseChallenges(res.headers['www-authenticate'])) : undefined
     return { ...res, auth: { ...sent.outcome, challenge: last } }
   }
