@@ -161,7 +161,8 @@ export class Delegate {
       return
     }
     const controller = new AbortController()
-    const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()))
+    // The manager cancels at the deadline; this is the safety net if that message never comes.
+    const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()) + 2_000)
     const started = Date.now()
     const done = (async () => {
       try {
@@ -170,6 +171,11 @@ export class Delegate {
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
         this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
+        if (controller.signal.aborted) {
+          // cancelled, past its deadline or the manager is gone: nobody waits for this answer
+          log.info({ durationMs: Date.now() - started, reason: String(controller.signal.reason) }, 'task aborted')
+          return
+        }
         const failure = toWireFailure(err)
         if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { Queue, QueueEvents, Worker, type ConnectionOptions, type Job } from 'bullmq'
+import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { TaskResult, TaskType } from '../../protocol/src/index.ts'
@@ -146,9 +146,7 @@ export class Tasks {
   }
 
   async get(id: string): Promise<TaskView | null> {
-    const job = await this.queue.getJob(id)
-    if (!job) return null
-    return this.#view(job)
+    return (await this.#views([id]))[0] ?? null
   }
 
   /** Waits up to `ms` for the task to end, then returns it as it is. */
@@ -177,10 +175,8 @@ export class Tasks {
     for (let start = 0; out.length < filter.limit && start < 20_000; start += batch) {
       const ids = await redis.zrevrange(index, start, start + batch - 1)
       if (ids.length === 0) break
-      const jobs = await Promise.all(ids.map((id) => this.queue.getJob(id)))
-      for (const job of jobs) {
-        if (!job) continue
-        const view = await this.#view(job)
+      for (const view of await this.#views(ids)) {
+        if (!view) continue
         if (!filter.status || view.status === filter.status) out.push(view)
         if (out.length === filter.limit) break
       }
@@ -209,18 +205,10 @@ export class Tasks {
     const log = this.#opts.log.child({ taskId: data.id })
     const progress = (job.progress ?? {}) as Partial<TaskProgress>
     const attempts = progress.attempts ?? 0
-    // Log lines keep their order: each waits for the one before it.
-    let written: Promise<unknown> = Promise.resolve()
+    const writer = new ProgressWriter(this.#opts.redis, this.queue.toKey(data.id), log)
     const hooks: DispatchHooks = {
-      log: (message) => {
-        const row = JSON.stringify({ at: new Date().toISOString(), message })
-        written = written.then(() => job.log(row)).catch((err: unknown) => log.warn({ err }, 'selection log write failed'))
-      },
-      onState: (state) => {
-        written = written
-          .then(() => job.updateProgress(state satisfies TaskProgress))
-          .catch((err: unknown) => log.warn({ err }, 'task state write failed'))
-      },
+      log: (message) => writer.log(message),
+      onState: (state) => writer.state(state),
     }
     if (attempts > 0 || job.attemptsStarted > 1) hooks.log('picked up again after a manager stopped; running it anew')
     let outcome: TaskOutcome
@@ -234,49 +222,119 @@ export class Tasks {
       outcome = { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts }
       if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
     }
-    await written
+    await writer.flushed()
     this.#opts.onOutcome?.(data, outcome)
     log.info({ status: outcome.status, code: outcome.status === 'succeeded' ? undefined : outcome.error.code, attempts: outcome.attempts }, 'task finished')
     return { ...outcome, finishedAt: Date.now() }
   }
 
-  async #view(job: Job<TaskData, StoredOutcome>): Promise<TaskView> {
-    const data = job.data
-    const [state, logs] = await Promise.all([job.getState(), this.queue.getJobLogs(job.id!, 0, -1, true)])
-    const view: TaskView = {
-      id: data.id,
-      type: data.type,
-      connectorId: data.connectorId,
-      delegateSelectors: data.delegateSelectors,
-      timeoutMs: data.timeoutMs,
-      status: 'queued',
-      attempts: 0,
-      selectionLog: logs.logs.map(parseLogRow),
-      createdAt: new Date(data.createdAt).toISOString(),
-    }
-    if (data.image !== null) view.image = data.image
-    const progress = (job.progress ?? {}) as Partial<TaskProgress>
-    if (progress.attempts) view.attempts = progress.attempts
-    if (progress.delegate) view.delegate = progress.delegate
-    const outcome = job.returnvalue as StoredOutcome | null | undefined
-    if (state === 'completed' && outcome) {
-      view.status = outcome.status
-      view.attempts = outcome.attempts
-      if (outcome.delegate) view.delegate = outcome.delegate
-      else delete view.delegate
-      if (outcome.status === 'succeeded') view.result = outcome.result
-      else view.error = outcome.error
-      view.finishedAt = new Date(outcome.finishedAt).toISOString()
-    } else if (state === 'failed') {
-      view.status = 'failed'
-      view.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
-      if (job.finishedOn) view.finishedAt = new Date(job.finishedOn).toISOString()
-    } else if (state === 'active' && progress.status === 'running') {
-      view.status = 'running'
-    } else if (progress.status !== 'running') {
-      delete view.delegate
-    }
-    return view
+  /** One round trip for any number of tasks: the job hashes and their selection logs. */
+  async #views(ids: readonly string[]): Promise<(TaskView | null)[]> {
+    if (ids.length === 0) return []
+    const pipeline = this.#opts.redis.pipeline()
+    for (const id of ids) pipeline.hgetall(this.queue.toKey(id)).lrange(`${this.queue.toKey(id)}:logs`, 0, -1)
+    const replies = (await pipeline.exec()) ?? []
+    return ids.map((id, i) => {
+      const hash = replies[2 * i]?.[1] as Record<string, string> | undefined
+      const logs = (replies[2 * i + 1]?.[1] as string[] | undefined) ?? []
+      if (!hash || !hash.data) return null
+      return view(Job.fromJSON(this.queue, hash as never, id) as Job<TaskData, StoredOutcome>, logs)
+    })
+  }
+}
+
+/** What a job's fields say about its task. BullMQ sets finishedOn with returnvalue or failedReason. */
+function view(job: Job<TaskData, StoredOutcome>, logs: string[]): TaskView {
+  const data = job.data
+  const v: TaskView = {
+    id: data.id,
+    type: data.type,
+    connectorId: data.connectorId,
+    delegateSelectors: data.delegateSelectors,
+    timeoutMs: data.timeoutMs,
+    status: 'queued',
+    attempts: 0,
+    selectionLog: logs.map(parseLogRow),
+    createdAt: new Date(data.createdAt).toISOString(),
+  }
+  if (data.image !== null) v.image = data.image
+  const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<TaskProgress>
+  if (progress.attempts) v.attempts = progress.attempts
+  const outcome = job.returnvalue as StoredOutcome | null | undefined
+  if (job.finishedOn && outcome && typeof outcome === 'object') {
+    v.status = outcome.status
+    v.attempts = outcome.attempts
+    if (outcome.delegate) v.delegate = outcome.delegate
+    if (outcome.status === 'succeeded') v.result = outcome.result
+    else v.error = outcome.error
+    v.finishedAt = new Date(outcome.finishedAt).toISOString()
+  } else if (job.finishedOn && job.failedReason) {
+    v.status = 'failed'
+    v.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
+    v.finishedAt = new Date(job.finishedOn).toISOString()
+  } else if (progress.status === 'running' && progress.delegate) {
+    v.status = 'running'
+    v.delegate = progress.delegate
+  }
+  return v
+}
+
+/**
+ * Writes the selection log and the task's placement as they happen, batching what one
+ * synchronous step produced into one Redis round trip (a pipeline). Lines go to the job's own
+ * log list and the placement to its `progress` field, so that BullMQ removes both with the job.
+ */
+class ProgressWriter {
+  readonly #redis: Redis
+  readonly #jobKey: string
+  readonly #log: Logger
+  #rows: string[] = []
+  #state: TaskProgress | null = null
+  #scheduled = false
+  #chain: Promise<void> = Promise.resolve()
+
+  constructor(redis: Redis, jobKey: string, log: Logger) {
+    this.#redis = redis
+    this.#jobKey = jobKey
+    this.#log = log
+  }
+
+  log(message: string): void {
+    this.#rows.push(JSON.stringify({ at: new Date().toISOString(), message }))
+    this.#schedule()
+  }
+
+  state(state: TaskProgress): void {
+    this.#state = state
+    this.#schedule()
+  }
+
+  /** Resolves once everything logged so far is in Redis. */
+  async flushed(): Promise<void> {
+    this.#flush()
+    await this.#chain
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    queueMicrotask(() => this.#flush())
+  }
+
+  #flush(): void {
+    this.#scheduled = false
+    if (this.#rows.length === 0 && this.#state === null) return
+    const pipeline = this.#redis.pipeline()
+    if (this.#rows.length) pipeline.rpush(`${this.#jobKey}:logs`, ...this.#rows)
+    if (this.#state) pipeline.hset(this.#jobKey, 'progress', JSON.stringify(this.#state))
+    this.#rows = []
+    this.#state = null
+    this.#chain = this.#chain
+      .then(() => pipeline.exec())
+      .then(
+        () => undefined,
+        (err: unknown) => this.#log.warn({ err }, 'task progress write failed'),
+      )
   }
 }
 
