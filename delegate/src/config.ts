@@ -106,3 +106,6 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     env,
   })
 }
+
+/** Every environment variable this process reads (the README's configuration table lists them). */
+export const delegateEnv: readonly string[] = Object.values(schema).map((entry) => entry.env)

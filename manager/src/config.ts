@@ -116,3 +116,6 @@ export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2
   }
   return Object.freeze(config.getProperties()) as ManagerConfig
 }
+
+/** Every environment variable this process reads (the README's configuration table lists them). */
+export const managerEnv: readonly string[] = Object.values(schema).map((entry) => entry.env)

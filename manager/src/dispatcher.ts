@@ -11,6 +11,9 @@ import type { Logger } from 'pino'
 import type { ManagerMessage, TaskResult, TaskResultMessage, TaskSpec, WireFailure } from '../../protocol/src/index.ts'
 import { selectDelegate, type Candidate, type UnreachableMark } from './select-delegate.ts'
 
+/** Failure codes the dispatcher itself produces (SPEC §5, last line). */
+export const DISPATCH_ERROR_CODES = ['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'] as const
+
 export interface DelegateLink extends Candidate {
   tags: string[]
   version: string

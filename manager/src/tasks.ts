@@ -134,14 +134,17 @@ export class Tasks {
       createdAt: Date.now(),
     }
     const { redis, keys } = this.#opts
-    await redis
-      .multi()
-      .zadd(keys.taskIndex, data.createdAt, data.id)
-      .zadd(keys.taskIndexByConnector(data.connectorId), data.createdAt, data.id)
-      .zremrangebyrank(keys.taskIndex, 0, -20_001)
-      .zremrangebyrank(keys.taskIndexByConnector(data.connectorId), 0, -20_001)
-      .exec()
-    await this.queue.add(data.type, data, { jobId: data.id })
+    // The index only serves listings; written beside the job, not before it (one round trip).
+    await Promise.all([
+      redis
+        .multi()
+        .zadd(keys.taskIndex, data.createdAt, data.id)
+        .zadd(keys.taskIndexByConnector(data.connectorId), data.createdAt, data.id)
+        .zremrangebyrank(keys.taskIndex, 0, -20_001)
+        .zremrangebyrank(keys.taskIndexByConnector(data.connectorId), 0, -20_001)
+        .exec(),
+      this.queue.add(data.type, data, { jobId: data.id }),
+    ])
     return data
   }
 

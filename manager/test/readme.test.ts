@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { REGISTRY_ERROR_CODES } from '../../delegate/src/registry/errors.ts'
+import { delegateEnv } from '../../delegate/src/config.ts'
+import { managerEnv } from '../src/config.ts'
+import { DISPATCH_ERROR_CODES } from '../src/dispatcher.ts'
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+
+/** The first column of the markdown table under `heading`. */
+function firstColumn(heading: string): string[] {
+  const section = readme.split(`\n## ${heading}\n`)[1]?.split('\n## ')[0] ?? ''
+  return section
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .flatMap((l) => [...l.split('|')[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!))
+}
+
+describe('README', () => {
+  it('lists exactly the error codes the code produces', () => {
+    expect(firstColumn('Error codes').sort()).toEqual([...REGISTRY_ERROR_CODES, ...DISPATCH_ERROR_CODES].sort())
+  })
+
+  it('documents every environment variable both processes read', () => {
+    const documented = new Set(firstColumn('Configuration'))
+    for (const name of [...managerEnv, ...delegateEnv]) expect(documented, name).toContain(name)
+  })
+})
