@@ -216,6 +216,8 @@ describe('connectors', () => {
     [{ name: 'c', type: 'nexus', url: 'r.example.com' }, 'body/type must be one of docker-registry'],
     [connectorBody({ url: 'ftp://r.example.com' }), 'body/url must use http or https'],
     [connectorBody({ url: 'http://' }), 'body/url'],
+    [connectorBody({ url: 'https://bob:hunter2@r.example.com' }), 'body/url must not hold credentials'],
+    [connectorBody({ url: 'bob@r.example.com:5000' }), 'body/url must not hold credentials'],
     [connectorBody({ passwordSecretId: randomUUID(), username: 'u' }), 'body/passwordSecretId'],
     [connectorBody({ passwordRef: 'env:X' }), 'body/username is required'],
     [connectorBody({ username: 'u', passwordRef: 'vault:x' }), 'body/passwordRef must match'],

@@ -17,6 +17,10 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
 
   async function checkInput(input: ConnectorInput): Promise<void> {
     checkConnectorUrl(input.url)
+    if (hasUserinfo(input.url)) {
+      // the URL is stored and shown as entered: a password in it would be at rest in clear
+      throw new ApiError(400, 'INVALID_INPUT', 'body/url must not hold credentials; give username and passwordSecretId (or passwordRef) instead')
+    }
     if (input.passwordSecretId !== undefined && input.passwordRef !== undefined) {
       throw new ApiError(400, 'INVALID_INPUT', 'body: give passwordSecretId or passwordRef, not both')
     }
@@ -90,6 +94,16 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       return { image: result.image, tags: result.tags, truncated: result.truncated, task: withoutResult(task) }
     },
   )
+}
+
+function hasUserinfo(url: string): boolean {
+  const trimmed = url.trim()
+  try {
+    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`)
+    return u.username !== '' || u.password !== ''
+  } catch {
+    return false
+  }
 }
 
 /** The list is already at the top level of the answer; do not send it twice. */
