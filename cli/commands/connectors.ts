@@ -1,0 +1,108 @@
+/** delegatectl connectors ls|create|validate|rm */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import type { Connector } from '../../manager/src/connector-store.ts'
+import type { Secret } from '../../manager/src/secret-store.ts'
+import type { TaskView } from '../../manager/src/tasks.ts'
+import { withCtx } from '../context.ts'
+import { usage } from '../errors.ts'
+import { pick, resolveConnector } from '../resolve.ts'
+import { table } from '../table.ts'
+import { outcomeLine, taskDuration, taskFailure } from '../task-output.ts'
+
+const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)]
+
+export function credentials(c: Connector, secretName: Map<string, string>): string {
+  if (c.passwordSecretId) return `${c.username}:secret ${secretName.get(c.passwordSecretId) ?? c.passwordSecretId}`
+  if (c.passwordRef) return `${c.username}:${c.passwordRef}`
+  return c.username ?? 'anonymous'
+}
+
+export const timeoutOption = () => new Option('--timeout <ms>', 'give the task at most this long (the manager default is 60000)').argParser(positiveInt)
+
+export function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number of milliseconds is expected.')
+  return n
+}
+
+export function connectorsCommand(): Command {
+  const cmd = new Command('connectors').description('Docker registry connectors: list, create, validate, delete')
+
+  cmd
+    .command('ls')
+    .description('list connectors')
+    .action(
+      withCtx(async (ctx) => {
+        const [{ connectors }, { secrets }] = await Promise.all([
+          ctx.client.call<{ connectors: Connector[] }>('GET', '/connectors'),
+          ctx.client.call<{ secrets: Secret[] }>('GET', '/secrets'),
+        ])
+        if (ctx.json) return ctx.outJson({ connectors })
+        const names = new Map(secrets.map((s) => [s.id, s.name]))
+        ctx.out(
+          table(
+            ['id', 'name', 'url', 'credentials', 'selectors', 'project'],
+            connectors.map((c) => [c.id, c.name, c.url, credentials(c, names), c.delegateSelectors.join(','), c.project]),
+          ),
+        )
+      }),
+    )
+
+  cmd
+    .command('create')
+    .description('create a connector')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--url <url>', 'registry URL: host, host:port, https://index.docker.io/v2/ …')
+    .option('--username <user>', 'registry username (none: anonymous)')
+    .option('--password-secret <secret>', 'id or name of a secret holding the password (see: delegatectl secrets)')
+    .option('--password-ref <ref>', 'password resolved by the delegate: env:NAME or file:/path')
+    .option('--selector <selectors>', 'delegate selector; repeat or separate with commas', collect)
+    .option('--project <project>', 'project (limits which secrets it may use)')
+    .action(
+      withCtx(async (ctx, o: { name: string; url: string; username?: string; passwordSecret?: string; passwordRef?: string; selector?: string[]; project?: string }) => {
+        if (o.passwordSecret && o.passwordRef) throw usage('INVALID_INPUT', 'give --password-secret or --password-ref, not both')
+        const body: Record<string, unknown> = { name: o.name, type: 'docker-registry', url: o.url }
+        if (o.username) body.username = o.username
+        if (o.passwordSecret) {
+          const { secrets } = await ctx.client.call<{ secrets: Secret[] }>('GET', '/secrets')
+          body.passwordSecretId = pick(secrets, o.passwordSecret, 'secret', 'delegatectl secrets ls').id
+        }
+        if (o.passwordRef) body.passwordRef = o.passwordRef
+        if (o.selector?.length) body.delegateSelectors = o.selector
+        if (o.project) body.project = o.project
+        const created = await ctx.client.call<Connector>('POST', '/connectors', body)
+        if (ctx.json) return ctx.outJson(created)
+        ctx.out(`created connector ${created.name} (${created.id})`)
+      }),
+    )
+
+  cmd
+    .command('validate')
+    .description('check that a delegate can reach the registry and log in; exits 1 when it cannot')
+    .argument('<connector>', 'connector id or name')
+    .addOption(timeoutOption())
+    .action(
+      withCtx(async (ctx, ref: string, o: { timeout?: number }) => {
+        const c = await resolveConnector(ctx.client, ref)
+        const q = o.timeout ? `?timeoutMs=${o.timeout}` : ''
+        const task = await ctx.client.call<TaskView>('POST', `/connectors/${encodeURIComponent(c.id)}/validate${q}`, undefined, o.timeout ?? 60_000)
+        if (ctx.json) ctx.outJson(task)
+        if (task.status !== 'succeeded') throw taskFailure(task)
+        if (!ctx.json) ctx.out(`${c.name}: ${outcomeLine(task)} (delegate ${task.delegate?.name ?? '?'}, ${taskDuration(task)}, task ${task.id})`)
+      }),
+    )
+
+  cmd
+    .command('rm')
+    .description('delete a connector')
+    .argument('<connector>', 'connector id or name')
+    .action(
+      withCtx(async (ctx, ref: string) => {
+        const c = await resolveConnector(ctx.client, ref)
+        await ctx.client.call('DELETE', `/connectors/${encodeURIComponent(c.id)}`)
+        if (ctx.json) return ctx.outJson({ deleted: c.id })
+        ctx.out(`deleted connector ${c.name} (${c.id})`)
+      }),
+    )
+  return cmd
+}

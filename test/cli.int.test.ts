@@ -1,0 +1,195 @@
+/**
+ * delegatectl as users run it: the real binary (`node cli/delegatectl.js`) in a child process,
+ * against a real manager, delegate and registry. Asserts what scripts rely on: stdout, stderr
+ * and the exit code.
+ */
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { Command } from 'commander'
+import type { Delegate } from '../delegate/src/delegate.ts'
+import { buildProgram } from '../cli/program.ts'
+import { freePort } from './containers.ts'
+import { root, startTestDelegate, startTestManager, type TestManager } from './harness.ts'
+import { seedRepository } from './seed-registry.ts'
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+describe('delegatectl', () => {
+  let m: TestManager
+  const delegates: Delegate[] = []
+  const repo = `cli-${randomUUID().slice(0, 8)}/app`
+  const tags = ['1.0', '1.1', '2.0', 'latest']
+
+  beforeAll(async () => {
+    m = await startTestManager(inject('redisUrl'))
+    delegates.push(await startTestDelegate(m.url, await m.api.token(), { name: 'cli-eu-1', tags: ['eu', 'docker'] }))
+    await seedRepository(`http://${inject('registryHostPort')}`, repo, tags)
+  })
+  afterAll(async () => {
+    await Promise.all(delegates.map((d) => d.close()))
+    await m?.close()
+  })
+
+  /** Runs the binary with the manager in the environment (as a user's shell would have it). */
+  function ctl(args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+    const child = spawn(process.execPath, ['cli/delegatectl.js', ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', DELEGATECTL_SERVER: m.url, DELEGATECTL_API_KEY: m.config.apiKey, ...o.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.stdin.end(o.input ?? '')
+    return new Promise((resolve, reject) => {
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, stdout, stderr }))
+    })
+  }
+
+  it('creates, lists, validates and deletes a connector by its name; tables for people, JSON for scripts', async () => {
+    const created = await ctl(['connectors', 'create', '--name', 'cli registry', '--url', inject('registryHostPort'), '--selector', 'docker'])
+    expect(created).toMatchObject({ code: 0, stdout: expect.stringMatching(/^created connector cli registry \(/) })
+
+    const ls = await ctl(['connectors', 'ls'])
+    expect(ls.code).toBe(0)
+    expect(ls.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+URL\s+CREDENTIALS\s+SELECTORS\s+PROJECT$/)
+    expect(ls.stdout).toMatch(/cli registry\s+127\.0\.0\.1:\d+\s+anonymous\s+docker/)
+    const json = await ctl(['connectors', 'ls', '--json'])
+    const { connectors } = JSON.parse(json.stdout) as { connectors: { id: string; name: string }[] }
+    const id = connectors.find((c) => c.name === 'cli registry')!.id
+
+    const valid = await ctl(['connectors', 'validate', 'cli registry'])
+    expect(valid.code).toBe(0)
+    expect(valid.stdout).toMatch(/^cli registry: valid: http:\/\/127\.0\.0\.1:\d+ speaks .* auth none \(delegate cli-eu-1/)
+
+    const images = await ctl(['images', id])
+    expect(images.code).toBe(0)
+    expect(images.stdout.split('\n')).toContain(repo)
+    const listed = await ctl(['tags', 'cli registry', repo])
+    expect(listed).toMatchObject({ code: 0, stdout: `${[...tags].sort().join('\n')}\n` })
+    const asJson = JSON.parse((await ctl(['--json', 'tags', 'cli registry', repo])).stdout)
+    expect(asJson).toMatchObject({ image: repo, tags: [...tags].sort(), truncated: false, task: { status: 'succeeded' } })
+
+    expect(await ctl(['connectors', 'rm', 'cli registry'])).toMatchObject({ code: 0, stdout: `deleted connector cli registry (${id})\n` })
+    expect((await ctl(['connectors', 'ls'])).stdout).not.toContain('cli registry')
+  })
+
+  it('exits 1 when the task fails, printing the code, the message, a hint and the task to look at', async () => {
+    await ctl(['connectors', 'create', '--name', 'closed', '--url', '127.0.0.1:1'])
+    const refused = await ctl(['connectors', 'validate', 'closed'])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^error: DELEGATE_CANNOT_REACH_REGISTRY: no delegate can reach 127\.0\.0\.1:1 \(cli-eu-1: CONNECTION_REFUSED\)/)
+    expect(refused.stderr).toMatch(/\nhint: +No eligible delegate can reach the registry/)
+    expect(refused.stderr).toMatch(/\ntask: +\S+ \(failed\); see its selection log: delegatectl tasks get \S+/)
+    const asJson = await ctl(['connectors', 'validate', 'closed', '--json'])
+    expect(asJson.code).toBe(1)
+    expect(JSON.parse(asJson.stdout)).toMatchObject({ status: 'failed', error: { code: 'DELEGATE_CANNOT_REACH_REGISTRY' } })
+
+    await ctl(['connectors', 'create', '--name', 'good', '--url', inject('registryHostPort')])
+    const unknown = await ctl(['tags', 'good', `${repo}-nope`])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/^error: NAME_UNKNOWN: /)
+    expect(unknown.stdout).toBe('')
+  })
+
+  it('exits 2 on usage errors: bad arguments, unknown names, no key or a wrong one', async () => {
+    const cases: [string[], RegExp, Record<string, string>?][] = [
+      [['connectors', 'frobnicate'], /unknown command 'frobnicate'/],
+      [['tags', 'good'], /missing required argument 'image'/],
+      [['connectors', 'create', '--name', 'x'], /required option '--url <url>' not specified/],
+      [['tasks', 'ls', '--status', 'lost'], /Allowed choices are queued, running, succeeded, failed, expired/],
+      [['connectors', 'validate', 'no such connector'], /^error: NOT_FOUND: no connector has the id or name "no such connector"\nhint: +List them with: delegatectl connectors ls/],
+      [['connectors', 'create', '--name', 'x', '--url', 'http://[::1'], /^error: INVALID_INPUT: /],
+      [['delegates', 'ls'], /^error: NO_API_KEY: no API key given\nhint: +Pass --api-key/, { DELEGATECTL_API_KEY: '' }],
+      [['delegates', 'ls', '--api-key', 'wrong'], /^error: UNAUTHORIZED: .*\nhint: +The API key is missing or wrong/],
+    ]
+    for (const [args, stderr, env] of cases) {
+      const r = await ctl(args, env ? { env } : {})
+      expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(stderr) })
+    }
+  })
+
+  it('exits 3 when no manager answers at the server address', async () => {
+    const r = await ctl(['delegates', 'ls', '--server', `http://127.0.0.1:${await freePort()}`])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(/^error: UNREACHABLE: no manager answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\nhint: /)
+  })
+
+  it('lists, shows and waits for tasks, with the selection log', async () => {
+    const c = await m.api.ok<{ id: string }>('POST', '/api/v1/connectors', { name: 'gpu only', type: 'docker-registry', url: inject('registryHostPort'), delegateSelectors: ['gpu'] })
+    const { id } = await m.api.ok<{ id: string }>('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id, image: repo })
+
+    const waiting = await ctl(['tasks', 'wait', id, '--timeout', '300'])
+    expect(waiting.code).toBe(1)
+    expect(waiting.stdout).toMatch(/status +queued/)
+    expect(waiting.stdout).toMatch(/\+\d+\.\d{3}s {2}waiting: /)
+    expect(waiting.stderr).toMatch(/^error: WAIT_TIMEOUT: /)
+
+    const [done] = await Promise.all([
+      ctl(['tasks', 'wait', id]),
+      startTestDelegate(m.url, await m.api.token(), { name: 'cli-gpu-1', tags: ['gpu'] }).then((d) => delegates.push(d)),
+    ])
+    expect(done.code).toBe(0)
+    expect(done.stdout).toMatch(/status +succeeded/)
+    expect(done.stdout).toMatch(/outcome +4 tags of /)
+    expect(done.stdout).toMatch(/succeeded on cli-gpu-1/)
+
+    const got = JSON.parse((await ctl(['tasks', 'get', id, '--json'])).stdout)
+    expect(got).toMatchObject({ id, status: 'succeeded', delegate: { name: 'cli-gpu-1' } })
+    const ls = await ctl(['tasks', 'ls', '--connector', 'gpu only', '--status', 'succeeded'])
+    expect(ls.code).toBe(0)
+    expect(ls.stdout).toMatch(new RegExp(`^${id}\\s+list-tags\\s+gpu only\\s+${repo}\\s+succeeded\\s+-\\s+cli-gpu-1`, 'm'))
+    const delegatesLs = await ctl(['delegates', 'ls'])
+    expect(delegatesLs.stdout).toMatch(/^cli-eu-1\s+connected\s+docker,eu\s+test\s+0\/8/m)
+  })
+
+  it('creates secrets from stdin and tokens printed once; lists, revokes and deletes them', async () => {
+    const secret = await ctl(['secrets', 'create', 'cli-password'], { input: 'hunter2-value\n' })
+    expect(secret).toMatchObject({ code: 0, stdout: expect.stringMatching(/^created secret cli-password \(/) })
+    const secrets = await ctl(['secrets', 'ls'])
+    expect(secrets.stdout).toMatch(/cli-password\s+\(account\)/)
+    expect(secrets.stdout + (await ctl(['secrets', 'ls', '--json'])).stdout).not.toContain('hunter2')
+
+    await ctl(['connectors', 'create', '--name', 'with secret', '--url', inject('registryHostPort'), '--username', 'u', '--password-secret', 'cli-password'])
+    const inUse = await ctl(['secrets', 'rm', 'cli-password'])
+    expect(inUse.code).toBe(2)
+    expect(inUse.stderr).toMatch(/^error: SECRET_IN_USE: /)
+    await ctl(['connectors', 'rm', 'with secret'])
+    expect(await ctl(['secrets', 'rm', 'cli-password'])).toMatchObject({ code: 0 })
+
+    const token = await ctl(['tokens', 'create', 'cli-west'])
+    expect(token.code).toBe(0)
+    expect(token.stdout).toMatch(/^rdt_\S+\n$/)
+    expect(token.stderr).toMatch(/shown only this once/)
+    delegates.push(await startTestDelegate(m.url, token.stdout.trim(), { name: 'cli-with-new-token' }))
+    expect((await ctl(['tokens', 'ls'])).stdout).toMatch(/cli-west/)
+    expect(await ctl(['tokens', 'revoke', 'cli-west'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^revoked token cli-west/) })
+    expect(JSON.parse((await ctl(['tokens', 'ls', '--json'])).stdout).tokens.map((t: { name: string }) => t.name)).not.toContain('cli-west')
+  })
+
+  it('answers --help on every command with exit 0', async () => {
+    const described: [string, string][] = []
+    const walk = (cmd: Command, path: string[]) => {
+      for (const sub of cmd.commands) {
+        described.push([[...path, sub.name()].join(' '), sub.description()])
+        walk(sub, [...path, sub.name()])
+      }
+    }
+    walk(buildProgram(), [])
+    expect(described.length).toBeGreaterThan(15)
+    expect(described.filter(([, d]) => d === '')).toEqual([])
+    // commander answers --help on each of them; a few runs of the real binary stand for all
+    for (const path of [[], ['connectors'], ['connectors', 'create'], ['tags'], ['tasks', 'wait'], ['secrets', 'create']]) {
+      const r = await ctl([...path, '--help'])
+      expect({ path, code: r.code }).toEqual({ path, code: 0 })
+      expect(r.stdout).toMatch(new RegExp(`^Usage: delegatectl${path.map((p) => ` ${p}`).join('')} `))
+    }
+  })
+})
