@@ -104,8 +104,35 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
         version: process.env.npm_package_version ?? '0.0.0',
         description: 'REST API of the manager (SPEC §3). Every /api/v1 route needs Authorization: Bearer <MANAGER_API_KEY>.',
       },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'MANAGER_API_KEY' } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'MANAGER_API_KEY' },
+          delegateToken: { type: 'http', scheme: 'bearer', description: 'a delegate token (POST /api/v1/delegate-tokens)' },
+        },
+      },
       security: [{ apiKey: [] }],
+    },
+    // the delegates' WebSocket is served beside fastify (on 'upgrade'), so it is described by hand
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject
+      const { openapiObject } = documentObject
+      return {
+        ...openapiObject,
+        paths: {
+          ...openapiObject.paths,
+          '/api/v1/delegates/stream': {
+            get: {
+              tags: ['delegates'],
+              summary: 'The WebSocket delegates dial; the protocol is in protocol/src/messages.ts',
+              security: [{ delegateToken: [] }],
+              responses: {
+                101: { description: 'Switching Protocols' },
+                401: { description: 'Missing, wrong or revoked delegate token; answered before any protocol runs' },
+              },
+            },
+          },
+        },
+      }
     },
     transform: ({ schema, url, route }) => {
       const doc: Record<string, unknown> = { ...schema }

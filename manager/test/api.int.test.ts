@@ -449,6 +449,7 @@ describe('OpenAPI', () => {
         'GET /api/v1/delegate-tokens',
         'DELETE /api/v1/delegate-tokens/{id}',
         'GET /api/v1/delegates',
+        'GET /api/v1/delegates/stream',
       ].sort(),
     )
     const createSecretOp = doc.paths['/api/v1/secrets'].post
