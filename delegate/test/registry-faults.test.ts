@@ -219,6 +219,23 @@ describe('answers that are wrong', () => {
     })
     const err = await failure(client().client, validate(s.url))
     expect(err.code).toBe('NOT_A_REGISTRY')
+    expect(err.message).toContain('https://elsewhere.invalid/v2/?token=REDACTED')
+    expect(err.message).not.toMatch(/pw|abc/)
+  })
+
+  it('listing on a web server that is no registry is NOT_A_REGISTRY, not NAME_UNKNOWN', async () => {
+    const html = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' })
+      res.end('<!doctype html><title>Home</title>')
+    })
+    const notFound = await server((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/plain' })
+      res.end('404 page not found')
+    })
+    const { client: c } = client()
+    expect((await failure(c, tags(html.url, 'a'))).code).toBe('NOT_A_REGISTRY')
+    expect((await failure(c, tags(notFound.url, 'a'))).code).toBe('NOT_A_REGISTRY')
+    expect((await failure(c, images(notFound.url))).code).toBe('NOT_A_REGISTRY')
   })
 })
 
@@ -296,6 +313,13 @@ describe('pagination', () => {
     const r = await run(client({ limits: { maxPages: 3 } }).client, tags(s.url, 'a'))
     expect(r).toMatchObject({ truncated: true })
     expect((r as { tags: string[] }).tags).toHaveLength(30)
+  })
+
+  it('the time cap ends the walk with truncated: true', async () => {
+    const s = await server(pagedRegistry(range(50), { defaultPage: 10, maxPage: 10, repository: 'a', delayMs: 5 }))
+    const r = await run(client({ limits: { maxMs: 1 } }).client, tags(s.url, 'a'))
+    expect(r).toMatchObject({ truncated: true })
+    expect((r as { tags: string[] }).tags.length).toBeGreaterThan(0)
   })
 
   it('the byte cap ends the walk with truncated: true', async () => {

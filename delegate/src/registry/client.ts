@@ -168,7 +168,11 @@ async function ping(session: RegistrySession, registry: NormalizedRegistry, comp
     }
     return apiVersion
   }
-  if (res.status === 404 || (res.status >= 300 && res.status < 400 && apiVersion === null) || (res.status === 401 && !hasChallenge(res.headers['www-authenticate']) && apiVersion === null)) {
+  if (res.status >= 300 && res.status < 400 && apiVersion === null) {
+    const location = typeof res.headers.location === 'string' ? safeLocation(res.headers.location, url) : undefined
+    throw await notARegistry(session, registry, res.status, location)
+  }
+  if (res.status === 404 || (res.status === 401 && !hasChallenge(res.headers['www-authenticate']) && apiVersion === null)) {
     throw await notARegistry(session, registry, res.status)
   }
   throw classifyFailure(res, { kind: 'ping' })
@@ -193,7 +197,15 @@ function looksLikeRegistryBody(body: Buffer, contentType: string | string[] | un
 }
 
 /** No V2 API: tell V1-only registries (`/v1/_ping` answers) from everything else. */
-async function notARegistry(session: RegistrySession, registry: NormalizedRegistry, status: number): Promise<RegistryError> {
+function safeLocation(location: string, base: URL): string | undefined {
+  try {
+    return redactUrl(new URL(location, base))
+  } catch {
+    return undefined
+  }
+}
+
+async function notARegistry(session: RegistrySession, registry: NormalizedRegistry, status: number, redirect?: string): Promise<RegistryError> {
   const v1 = new URL('/v1/_ping', registry.origin)
   let v1Answers = false
   try {
@@ -209,6 +221,9 @@ async function notARegistry(session: RegistrySession, registry: NormalizedRegist
       status,
       url,
     })
+  }
+  if (redirect) {
+    return new RegistryError('NOT_A_REGISTRY', `${url} redirects to ${redirect} instead of answering: put the registry's own URL in the connector (perhaps that one).`, { status, url })
   }
   const hint = registry.typedV1 ? ' (the URL named /v1; registries are reached at /v2/)' : ''
   return new RegistryError('NOT_A_REGISTRY', `No Docker Registry V2 API answers at ${url}${hint}: check the host, port and path of the registry URL.`, { status, url })
