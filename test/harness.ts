@@ -94,6 +94,7 @@ export interface InProcessDelegateOptions {
   capacity?: number
   runner?: TaskRunner
   env?: Record<string, string>
+  proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
 }
 
 /** A delegate in this process with the real registry client (or a given runner). */
@@ -109,6 +110,7 @@ export async function startTestDelegate(managerUrl: string, token: string, o: In
     log,
     runner: o.runner ?? new (await import('../delegate/src/registry/index.ts')).RegistryClient({ log }),
     env: o.env ?? {},
+    ...(o.proxy ? { proxy: o.proxy } : {}),
   })
   d.start()
   const until = Date.now() + 10_000
