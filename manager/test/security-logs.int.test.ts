@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { request } from 'undici'
+import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { Delegate } from '../../delegate/src/delegate.ts'
@@ -16,6 +17,7 @@ import { logRedaction } from '../src/log-redaction.ts'
 import { startManager, type RunningManager } from '../src/manager.ts'
 import { managerConfig } from '../../test/harness.ts'
 import { startAuthRegistry, type AuthRegistry } from '../../test/auth-registry.ts'
+import { dumpRedis } from '../../test/redis-dump.ts'
 
 const lines: string[] = []
 const bodies: string[] = []
@@ -23,6 +25,7 @@ const secrets = new Set<string>()
 const cleanup: (() => Promise<unknown>)[] = []
 let m: RunningManager
 let apiKey: string
+let prefix: string
 
 const sink = new Writable({
   write(chunk: Buffer, _enc, done) {
@@ -57,6 +60,7 @@ async function call(method: string, path: string, body?: unknown, o: { raw?: str
 beforeAll(async () => {
   const config = managerConfig(inject('redisUrl'))
   apiKey = config.apiKey
+  prefix = config.queuePrefix
   secrets.add(apiKey)
   secrets.add(config.secretsKey)
   m = await startManager(config, log.child({ service: 'manager' }))
@@ -74,7 +78,8 @@ describe('the secrets grep', () => {
     const refPassword = credential('ref-pw')
     const basic: AuthRegistry = await startAuthRegistry({ scheme: 'basic', username: 'alice', password: basicPassword })
     const bearer: AuthRegistry = await startAuthRegistry({ scheme: 'bearer', username: 'bob', password: bearerPassword })
-    cleanup.push(() => basic.close(), () => bearer.close())
+    const byRefRegistry: AuthRegistry = await startAuthRegistry({ scheme: 'basic', username: 'carol', password: refPassword })
+    cleanup.push(() => basic.close(), () => bearer.close(), () => byRefRegistry.close())
     secrets.add(bearer.issuedToken)
     const anonymous = inject('registryHostPort')
 
@@ -121,7 +126,8 @@ describe('the secrets grep', () => {
     const basicBad = await connector({ url: basic.hostPort, username: 'alice', passwordSecretId: ids.wrong })
     const bearerOk = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.bearer })
     const bearerBad = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.wrong })
-    const byRef = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD' })
+    const byRef = await connector({ url: byRefRegistry.hostPort, username: 'carol', passwordRef: 'env:REGISTRY_PASSWORD' })
+    const byRefWrong = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD' })
     const anon = await connector({ url: anonymous, username: 'alice', passwordSecretId: ids.basic })
     const refused = await connector({ url: '127.0.0.1:1', username: 'alice', passwordSecretId: ids.basic })
 
@@ -129,7 +135,8 @@ describe('the secrets grep', () => {
     const validate = async (id: string) => (await call('POST', `/api/v1/connectors/${id}/validate?timeoutMs=20000`)).body
     expect(await validate(basicOk)).toMatchObject({ status: 'succeeded', result: { authScheme: 'basic' } })
     expect(await validate(bearerOk)).toMatchObject({ status: 'succeeded', result: { authScheme: 'bearer' } })
-    expect(await validate(byRef)).toMatchObject({ status: 'failed', error: { code: 'INVALID_CREDENTIALS' } })
+    expect(await validate(byRef)).toMatchObject({ status: 'succeeded', result: { authScheme: 'basic' } })
+    expect(await validate(byRefWrong)).toMatchObject({ status: 'failed', error: { code: 'INVALID_CREDENTIALS' } })
     expect(await validate(basicBad)).toMatchObject({ status: 'failed', error: { code: 'INVALID_CREDENTIALS' } })
     expect(await validate(bearerBad)).toMatchObject({ status: 'failed', error: { code: 'INVALID_CREDENTIALS' } })
     expect((await validate(anon)).status).toBe('succeeded')
@@ -141,7 +148,8 @@ describe('the secrets grep', () => {
     // the passwords really went out, so a hit would have been possible
     expect(basic.seenAuthorization).toContain(`Basic ${Buffer.from(`alice:${basicPassword}`).toString('base64')}`)
     expect(bearer.seenAuthorization).toContain(`Bearer ${bearer.issuedToken}`)
-    for (const auth of [...basic.seenAuthorization, ...bearer.seenAuthorization]) secrets.add(auth.split(' ')[1]!)
+    expect(byRefRegistry.seenAuthorization).toContain(`Basic ${Buffer.from(`carol:${refPassword}`).toString('base64')}`)
+    for (const auth of [...basic.seenAuthorization, ...bearer.seenAuthorization, ...byRefRegistry.seenAuthorization]) secrets.add(auth.split(' ')[1]!)
 
     // errors, each carrying a credential in the request
     expect((await call('POST', '/api/v1/connectors', { type: 'docker-registry', name: 'c', url: anonymous, username: 'a', passwordSecretId: ids.project })).body.error.code).toBe(
@@ -182,5 +190,12 @@ describe('the secrets grep', () => {
       for (const line of [...lines, ...bodies]) if (line.includes(secret)) hits.push(`${secret.slice(0, 12)}… in ${line.slice(0, 300)}`)
     }
     expect(hits).toEqual([])
+
+    // nor at rest: nothing under the manager's prefix holds one (the delegate-side password never got there)
+    const redis = new Redis(inject('redisUrl'))
+    const { text } = await dumpRedis(redis, prefix)
+    await redis.quit()
+    expect(text).toContain(ids.basic)
+    expect([...secrets].filter((secret) => text.includes(secret)).map((secret) => secret.slice(0, 12))).toEqual([])
   })
 })
