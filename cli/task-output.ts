@@ -20,12 +20,12 @@ export function outcomeLine(t: TaskView): string {
   return t.status
 }
 
-export function describeTask(t: TaskView): string {
+export function describeTask(t: TaskView, connectorName?: string): string {
   const start = Date.parse(t.createdAt)
   const facts: [string, string][] = [
     ['task', t.id],
     ['type', `${t.type}${t.image ? ` ${t.image}` : ''}`],
-    ['connector', t.connectorId],
+    ['connector', connectorName ? `${connectorName} (${t.connectorId})` : t.connectorId],
     ['status', t.status],
     ['delegate', t.delegate ? `${t.delegate.name} (${t.delegate.id})` : '-'],
     ['attempts', String(t.attempts)],

@@ -4,6 +4,7 @@ import type { Connector } from '../../manager/src/connector-store.ts'
 import type { TaskView } from '../../manager/src/tasks.ts'
 import { withCtx } from '../context.ts'
 import { CliError, EXIT } from '../errors.ts'
+import type { Client } from '../http.ts'
 import { resolveConnector } from '../resolve.ts'
 import { ago, table } from '../table.ts'
 import { describeTask, FINAL, taskDuration, taskFailure } from '../task-output.ts'
@@ -49,7 +50,7 @@ export function tasksCommand(): Command {
       withCtx(async (ctx, id: string) => {
         const task = await ctx.client.call<TaskView>('GET', `/tasks/${encodeURIComponent(id)}`)
         if (ctx.json) return ctx.outJson(task)
-        ctx.out(describeTask(task))
+        ctx.out(describeTask(task, await connectorName(ctx.client, task.connectorId)))
       }),
     )
 
@@ -67,7 +68,7 @@ export function tasksCommand(): Command {
           task = await ctx.client.call<TaskView>('GET', `/tasks/${encodeURIComponent(id)}?waitMs=${waitMs}`, undefined, waitMs)
         }
         if (ctx.json) ctx.outJson(task)
-        else ctx.out(describeTask(task))
+        else ctx.out(describeTask(task, await connectorName(ctx.client, task.connectorId)))
         if (!FINAL.has(task.status)) {
           throw new CliError('WAIT_TIMEOUT', `task ${id} is still ${task.status} after ${o.timeout} ms`, EXIT.failed, {
             task: { id: task.id, status: task.status },
@@ -78,4 +79,13 @@ export function tasksCommand(): Command {
       }),
     )
   return cmd
+}
+
+/** The name is a nicety: a deleted connector leaves its id alone. */
+async function connectorName(client: Client, id: string): Promise<string | undefined> {
+  try {
+    return (await client.call<Connector>('GET', `/connectors/${encodeURIComponent(id)}`)).name
+  } catch {
+    return undefined
+  }
 }

@@ -27,7 +27,7 @@ describe('web console', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: the console tests drive a real browser. Install it with "apt-get install -y --no-install-recommends chromium" (or set CHROMIUM_PATH).`)
+      throw new Error(`Chromium is missing at ${CHROMIUM}: the console tests drive a real browser. Install it with "apt-get install -y chromium" (or set CHROMIUM_PATH).`)
     }
     m = await startTestManager(inject('redisUrl'))
     const token = await m.api.token('console-test')
@@ -106,6 +106,15 @@ describe('web console', () => {
     expect(await box.getAttribute('data-code')).toBe('DELEGATE_CANNOT_REACH_REGISTRY')
     expect(await box.locator('.hint').textContent()).toMatch(/registry's network/)
     await shot('connector-failed')
+
+    // fix it in place: edit the URL, validate again
+    await row.locator('button', { hasText: 'Edit' }).click()
+    await page.fill('#connector-form input[name=url]', inject('registryHostPort'))
+    await page.click('#connector-form button[type=submit]')
+    const fixed = page.locator('tbody.connector[data-name="closed port"]')
+    await fixed.locator('code', { hasText: inject('registryHostPort') }).waitFor()
+    await fixed.locator('[data-action=validate]').click()
+    await fixed.locator('.validation [data-status=succeeded]').waitFor()
   })
 
   it('keeps 10,000 tags responsive: only the rows in view are in the DOM, and the filter scans all', async () => {
