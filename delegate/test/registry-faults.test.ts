@@ -107,6 +107,17 @@ describe('retries', () => {
     expect(tagRequests(s)).toHaveLength(1)
   })
 
+  it('after a long Retry-After, the next task to that host fails at once without a request', async () => {
+    const s = await server((_req, res, url) => (isPing(url) ? json(res, 200, {}) : json(res, 429, {}, { 'retry-after': '600' })))
+    const { client: c } = client()
+    expect(await failure(c, tags(s.url, 'a'))).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 600_000 })
+    const seen = s.requests.length
+    const err = await failure(c, tags(s.url, 'b'))
+    expect(err.code).toBe('RATE_LIMITED')
+    expect(err.retryAfterMs).toBeGreaterThan(590_000)
+    expect(s.requests.length).toBe(seen)
+  })
+
   it('a Retry-After past the task deadline is RATE_LIMITED without waiting', async () => {
     const s = await server((_req, res, url) => (isPing(url) ? json(res, 200, {}) : json(res, 429, {}, { 'retry-after': '20' })))
     const { client: c } = client()

@@ -120,7 +120,7 @@ export class Http {
     let lastStatus: HttpResponse | undefined
     for (let attempt = 0; ; attempt++) {
       const hold = this.#backoff.waitFor(host)
-      if (hold > 0) await this.#wait(hold, opts, url, lastStatus)
+      if (hold > 0) await this.#wait(hold, opts, url, true, lastStatus?.status)
       let res: HttpResponse
       try {
         res = await this.#once(url, opts)
@@ -129,7 +129,7 @@ export class Http {
         const mapped = this.#networkError(err, url, opts.signal)
         if (retry && isResetSocket(err) && attempt + 1 < MAX_ATTEMPTS && !opts.signal.aborted) {
           this.#log.debug({ url: redactUrl(url), attempt, code: mapped.code }, 'registry request failed, retrying')
-          await this.#wait(backoffDelay(attempt), opts, url, undefined)
+          await this.#wait(backoffDelay(attempt), opts, url, false)
           continue
         }
         throw mapped
@@ -137,20 +137,22 @@ export class Http {
       if (!retry || !isRetryableStatus(res.status)) return res
       lastStatus = res
       const retryAfter = parseRetryAfter(res.headers['retry-after'])
-      if (retryAfter !== undefined && (res.status === 429 || res.status === 503)) this.#backoff.pause(host, Math.min(retryAfter, MAX_RETRY_AFTER_MS + 1))
+      if (retryAfter !== undefined && (res.status === 429 || res.status === 503)) this.#backoff.pause(host, Math.min(retryAfter, 3_600_000))
       const tooLong = retryAfter !== undefined && (retryAfter > MAX_RETRY_AFTER_MS || !withinDeadline(retryAfter, opts.deadline))
       if (attempt + 1 >= MAX_ATTEMPTS || tooLong) return res
       const delay = retryAfter ?? backoffDelay(attempt)
       this.#log.debug({ url: redactUrl(url), status: res.status, attempt, delayMs: delay }, 'registry answered retryable status, retrying')
-      await this.#wait(delay, opts, url, res)
+      await this.#wait(delay, opts, url, res.status === 429 || retryAfter !== undefined, res.status)
     }
   }
 
-  async #wait(ms: number, opts: GetOptions, url: URL, last: HttpResponse | undefined): Promise<void> {
-    if (!withinDeadline(ms, opts.deadline)) {
-      if (last?.status === 429 || ms > MAX_RETRY_AFTER_MS) {
-        throw new RegistryError('RATE_LIMITED', `The registry asks to wait ${Math.ceil(ms / 1000)} s, past this task's deadline: try again later.`, {
-          status: last?.status,
+  /** `asked`: the registry asked for this pause (Retry-After, 429), rather than our own backoff. */
+  async #wait(ms: number, opts: GetOptions, url: URL, asked: boolean, status?: number): Promise<void> {
+    if (ms > MAX_RETRY_AFTER_MS || !withinDeadline(ms, opts.deadline)) {
+      if (asked) {
+        const why = ms > MAX_RETRY_AFTER_MS ? 'longer than is worth waiting in a task' : "past this task's deadline"
+        throw new RegistryError('RATE_LIMITED', `${url.host} asks to wait ${Math.ceil(ms / 1000)} s before the next request, ${why}: try again later.`, {
+          status,
           retryAfterMs: ms,
           url: redactUrl(url),
         })

@@ -27,8 +27,9 @@ export interface ListLimits {
 
 export const DEFAULT_LIMITS: ListLimits = {
   maxPages: 100_000,
-  maxEntries: 5_000_000,
-  maxBytes: 512 * 1024 * 1024,
+  maxEntries: 2_000_000,
+  // ~20 bytes a tag: room for millions, while a delegate's memory stays bounded
+  maxBytes: 128 * 1024 * 1024,
   maxMs: 10 * 60_000,
 }
 
