@@ -66,6 +66,34 @@ describe('resilience', () => {
     expect(manager.lines.filter((l) => l.includes(id) && l.includes('task finished'))).toHaveLength(1)
   })
 
+  it('a delegate that goes silent (SIGSTOP) while holding a task loses it to another; waking up ends nothing twice', async () => {
+    const registry = await slowRegistry(1_500)
+    const config = managerConfig(inject('redisUrl'), { heartbeatTimeoutMs: 2_500, heartbeatIntervalMs: 500 })
+    const manager = await spawnManager(config)
+    procs.push(manager)
+    const api = new Api(manager.url, config.apiKey)
+    const token = await api.token()
+    const sleeper = await spawnDelegate(manager.url, token, { name: 'sleeper' })
+    procs.push(sleeper)
+    const connector = await api.ok('POST', '/api/v1/connectors', { name: 'slow', type: 'docker-registry', url: registry.host })
+    const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 30_000 })
+    expect((await waitForStatus(api, id, 'running')).delegate.name).toBe('sleeper')
+    procs.push(await spawnDelegate(manager.url, token, { name: 'awake' }))
+    sleeper.child.kill('SIGSTOP')
+
+    const done = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
+    sleeper.child.kill('SIGCONT')
+    expect(done.status).toBe('succeeded')
+    expect(done.delegate.name).toBe('awake')
+    expect(done.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/sleeper lost while holding the task \(heartbeat timeout\)/)
+    await sleeper.waitForLine(/manager connection closed/, 10_000) // awake again, it finds its socket gone
+    await sleep(500)
+    const after = await api.ok('GET', `/api/v1/tasks/${id}`)
+    expect(after.status).toBe('succeeded')
+    expect(after.delegate.name).toBe('awake')
+    expect(manager.lines.filter((l) => l.includes(id) && l.includes('task finished'))).toHaveLength(1)
+  })
+
   it('a manager killed with queued and running tasks loses none: a restarted manager ends them all', async () => {
     const registry = await slowRegistry(700)
     const port = await freePort()
