@@ -8,6 +8,7 @@ import { copyFile, mkdir } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Delegate } from '../../delegate/src/delegate.ts'
 import { root, startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
@@ -53,6 +54,19 @@ describe('web console', () => {
   const go = async (hash: string) => {
     await page.goto(`${m.url}/${hash}`)
   }
+
+  it('serves the console without the API key, its own files only, under a strict content security policy', async () => {
+    const index = await request(`${m.url}/`)
+    expect(index.statusCode).toBe(200)
+    expect(index.headers['content-type']).toMatch(/^text\/html/)
+    expect(index.headers['content-security-policy']).toMatch(/script-src 'self'/)
+    expect(await index.body.text()).toContain('/console/app.js')
+    for (const path of ['/console/nope.js', '/console/../src/app.ts', '/console/%2e%2e/src/app.ts', '/console/']) {
+      const res = await request(`${m.url}${path}`)
+      await res.body.dump()
+      expect({ path, status: res.statusCode }).toEqual({ path, status: 404 })
+    }
+  })
 
   it('signs in with the API key kept in session storage, never in the URL', async () => {
     await go('')
