@@ -15,7 +15,7 @@ for (let i = 0; i < Number(n); i++) {
   const ws = new WebSocket(stream, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
   ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: `sim-${i}`, tags: [`t${i % 10}`, 'sim'], capacity: 8, version: 'sim' })))
   ws.on('message', (data) => {
-    const m = JSON.parse(String(data)) as { type: string; heartbeatMs?: number }
+    const m = JSON.parse((data as Buffer).toString()) as { type: string; heartbeatMs?: number }
     if (m.type === 'welcome') {
       if (++welcomed === Number(n)) process.stdout.write('all welcomed\n')
       setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', active: [] })), m.heartbeatMs ?? 2_000)

@@ -155,8 +155,8 @@ export function spawnNode(script: string, env: Record<string, string>): Proc {
       }
     }
   }
-  child.stdout!.on('data', onData)
-  child.stderr!.on('data', onData)
+  child.stdout.on('data', onData)
+  child.stderr.on('data', onData)
   return {
     child,
     lines,

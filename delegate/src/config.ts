@@ -84,7 +84,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
   try {
     config.validate({ allowed: 'strict' })
   } catch (e) {
-    throw new Error(explain((e as Error).message, schema))
+    throw new Error(explain((e as Error).message, schema), { cause: e })
   }
   const p = config.getProperties()
   if (p.capacity < 1) throw new Error('DELEGATE_CAPACITY must be at least 1')

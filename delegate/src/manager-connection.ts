@@ -157,5 +157,5 @@ function proxyAgent(url: string, proxy: ManagerConnectionOptions['proxy']): Http
   if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return undefined
   const proxyEnv = { HTTP_PROXY: proxy.httpProxy, HTTPS_PROXY: proxy.httpsProxy, NO_PROXY: proxy.noProxy }
   const Agent = url.startsWith('wss:') ? HttpsAgent : HttpAgent
-  return new Agent({ proxyEnv } as ConstructorParameters<typeof HttpAgent>[0])
+  return new Agent({ proxyEnv })
 }

@@ -112,9 +112,9 @@ export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2
   try {
     config.validate({ allowed: 'strict' })
   } catch (e) {
-    throw new Error(explain((e as Error).message, schema))
+    throw new Error(explain((e as Error).message, schema), { cause: e })
   }
-  return Object.freeze(config.getProperties()) as ManagerConfig
+  return Object.freeze(config.getProperties())
 }
 
 /** Every environment variable this process reads (the README's configuration table lists them). */

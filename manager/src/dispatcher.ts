@@ -135,6 +135,17 @@ export class Dispatcher {
     return this.#pending.length
   }
 
+  /** Tasks waiting for a delegate, by their selector set ("" for none): what to autoscale on. */
+  waitingBySelectors(): Map<string, number> {
+    const counts = new Map<string, number>()
+    for (const running of this.#pending) {
+      if (running.done) continue
+      const key = running.task.selectors.join(',')
+      counts.set(key, (counts.get(key) ?? 0) + 1)
+    }
+    return counts
+  }
+
   addDelegate(link: DelegateLink): void {
     const before = this.#delegates.get(link.id)
     if (before && before !== link) this.removeDelegate(link.id, 'reconnected elsewhere')

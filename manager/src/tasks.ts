@@ -241,7 +241,7 @@ export class Tasks {
       const hash = replies[2 * i]?.[1] as Record<string, string> | undefined
       const logs = (replies[2 * i + 1]?.[1] as string[] | undefined) ?? []
       if (!hash || !hash.data) return null
-      return view(Job.fromJSON(this.queue, hash as never, id) as Job<TaskData, StoredOutcome>, logs)
+      return view(Job.fromJSON<TaskData, StoredOutcome>(this.queue, hash as never, id), logs)
     })
   }
 }
