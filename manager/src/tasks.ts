@@ -180,6 +180,8 @@ export class Tasks {
       if (ids.length === 0) break
       for (const view of await this.#views(ids)) {
         if (!view) continue
+        // A listing carries no results (one tag list can be megabytes); GET /tasks/:id has it.
+        delete view.result
         if (!filter.status || view.status === filter.status) out.push(view)
         if (out.length === filter.limit) break
       }
