@@ -16,7 +16,8 @@ import { resolvePassword } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
-  run(task: TaskSpec, signal: AbortSignal): Promise<TaskResult>
+  /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
+  run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
   close(): Promise<void>
 }
 
@@ -167,7 +168,7 @@ export class Delegate {
     const done = (async () => {
       try {
         const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
-        const result = await this.#opts.runner.run(task, controller.signal)
+        const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
         this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {

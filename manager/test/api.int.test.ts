@@ -175,6 +175,24 @@ describe('secrets', () => {
   })
 })
 
+describe('secrets and connectors together', () => {
+  it('never leave a connector pointing at a deleted secret, whatever the interleaving', async () => {
+    for (let round = 0; round < 20; round++) {
+      const secret = await createSecret()
+      const [deleted, created] = await Promise.all([
+        api.call('DELETE', `/api/v1/secrets/${secret.id}`),
+        api.call('POST', '/api/v1/connectors', connectorBody({ username: 'u', passwordSecretId: secret.id })),
+      ])
+      // exactly one wins: deleted then refused, or created then in use
+      if (deleted.status === 204) expectError(created, 400, 'INVALID_INPUT', /body\/passwordSecretId/)
+      else {
+        expectError(deleted, 409, 'SECRET_IN_USE')
+        expect(created.status).toBe(201)
+      }
+    }
+  })
+})
+
 describe('connectors', () => {
   it('creates a connector with every field, keeping the URL as entered', async () => {
     const secret = await createSecret()
@@ -214,7 +232,7 @@ describe('connectors', () => {
     [{ name: 'c', url: 'r.example.com' }, 'body/type is required'],
     [{ name: 'c', type: 'docker-registry' }, 'body/url is required'],
     [{ name: 'c', type: 'nexus', url: 'r.example.com' }, 'body/type must be one of docker-registry'],
-    [connectorBody({ url: 'ftp://r.example.com' }), 'body/url must use http or https'],
+    [connectorBody({ url: 'ftp://r.example.com' }), 'body/url: The registry URL uses "ftp://": use https://'],
     [connectorBody({ url: 'http://' }), 'body/url'],
     [connectorBody({ url: 'https://bob:hunter2@r.example.com' }), 'body/url must not hold credentials'],
     [connectorBody({ url: 'bob@r.example.com:5000' }), 'body/url must not hold credentials'],
