@@ -1,4 +1,5 @@
 /** The delegate's settings (SPEC §2). The only file of the delegate that reads process.env. */
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
 import { explain } from '../../protocol/src/config-error.ts'
@@ -19,16 +20,16 @@ convict.addFormat({
     }
   },
 })
-convict.addFormat({
-  name: 'delegate-token',
-  validate(value: unknown) {
-    if (typeof value !== 'string' || value.trim() === '') throw new Error('is required (create one with POST /api/v1/delegate-tokens)')
-  },
-})
 
 const schema = {
   managerUrl: { doc: 'Manager URL(s), comma-separated; the delegate fails over in order', format: 'manager-urls', default: '', env: 'MANAGER_URL' },
-  token: { doc: 'Delegate token', format: 'delegate-token', default: '', env: 'DELEGATE_TOKEN', sensitive: true },
+  token: { doc: 'Delegate token', format: String, default: '', env: 'DELEGATE_TOKEN', sensitive: true },
+  tokenFile: {
+    doc: 'File holding the delegate token, instead of DELEGATE_TOKEN (a mounted Secret, a compose volume)',
+    format: String,
+    default: '',
+    env: 'DELEGATE_TOKEN_FILE',
+  },
   name: { doc: 'Delegate name (also a selector)', format: String, default: hostname(), env: 'DELEGATE_NAME' },
   tags: { doc: 'Comma-separated selectors this delegate offers', format: String, default: '', env: 'DELEGATE_TAGS' },
   capacity: { doc: 'Concurrent tasks', format: 'nat', default: 8, env: 'DELEGATE_CAPACITY' },
@@ -49,6 +50,7 @@ const schema = {
     env: 'DELEGATE_DRAIN_GRACE_MS',
   },
   healthPort: { doc: 'Port of the delegate health endpoint (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
+  healthHost: { doc: 'Address the health endpoint binds', format: String, default: '0.0.0.0', env: 'DELEGATE_HEALTH_HOST' },
 }
 
 export type DelegateConfig = Readonly<{
@@ -62,6 +64,7 @@ export type DelegateConfig = Readonly<{
   logLevel: string
   drainGraceMs: number
   healthPort: number
+  healthHost: string
   /** what `env:NAME` password references resolve against */
   env: Readonly<Record<string, string | undefined>>
 }>
@@ -87,6 +90,17 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     throw new Error(explain((e as Error).message, schema), { cause: e })
   }
   const p = config.getProperties()
+  let token = p.token.trim()
+  if (p.tokenFile) {
+    if (token) throw new Error('DELEGATE_TOKEN and DELEGATE_TOKEN_FILE are both set; keep one')
+    try {
+      token = readFileSync(p.tokenFile, 'utf8').trim()
+    } catch (e) {
+      throw new Error(`DELEGATE_TOKEN_FILE cannot be read: ${p.tokenFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e })
+    }
+    if (!token) throw new Error(`DELEGATE_TOKEN_FILE names an empty file: ${p.tokenFile}`)
+  }
+  if (!token) throw new Error('DELEGATE_TOKEN is required (create one with POST /api/v1/delegate-tokens), or DELEGATE_TOKEN_FILE')
   if (p.capacity < 1) throw new Error('DELEGATE_CAPACITY must be at least 1')
   const proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } = {}
   if (p.httpProxy) proxy.httpProxy = p.httpProxy
@@ -94,7 +108,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
   if (p.noProxy) proxy.noProxy = p.noProxy
   return Object.freeze({
     managerUrls: p.managerUrl.split(',').map((s) => s.trim()).filter(Boolean),
-    token: p.token,
+    token,
     name: p.name,
     tags: p.tags.split(',').map((s) => s.trim()).filter(Boolean),
     capacity: p.capacity,
@@ -103,6 +117,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     logLevel: p.logLevel,
     drainGraceMs: p.drainGraceMs,
     healthPort: p.healthPort,
+    healthHost: p.healthHost,
     env,
   })
 }

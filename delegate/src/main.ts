@@ -37,7 +37,7 @@ const health =
         const ok = delegate.connectionState === 'open'
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ state: delegate.connectionState, activeTasks: delegate.activeTasks }))
-      }).listen(config.healthPort)
+      }).listen(config.healthPort, config.healthHost)
     : null
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
