@@ -70,6 +70,7 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
     // hash both sides so that timingSafeEqual compares equal lengths whatever was sent
     const presented = createHash('sha256').update(bearer?.[1] ?? '').digest()
     if (!timingSafeEqual(presented, expected)) {
+      req.log.warn({ remote: req.ip, method: req.method, url: req.routeOptions.url }, 'API request refused: missing or wrong API key')
       throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong API key: send Authorization: Bearer <MANAGER_API_KEY>')
     }
   })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { notFound } from './api-error.ts'
+import { ApiError, notFound } from './api-error.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
 export interface ConnectorInput {
@@ -46,14 +46,14 @@ export class ConnectorStore {
   async create(input: ConnectorInput): Promise<Connector> {
     const now = new Date().toISOString()
     const connector = build(randomUUID(), input, now, now)
-    await this.#redis.hset(this.#keys.connectors, connector.id, JSON.stringify(connector))
+    await this.#write(connector, false)
     return connector
   }
 
   async replace(id: string, input: ConnectorInput): Promise<Connector> {
     const before = await this.get(id)
     const connector = build(id, input, before.createdAt, new Date().toISOString())
-    await this.#redis.hset(this.#keys.connectors, id, JSON.stringify(connector))
+    await this.#write(connector, true)
     return connector
   }
 
@@ -71,7 +71,27 @@ export class ConnectorStore {
   async delete(id: string): Promise<void> {
     if ((await this.#redis.hdel(this.#keys.connectors, id)) === 0) throw notFound('connector', id)
   }
+
+  /**
+   * One atomic step with the checks it depends on, so that a secret deleted meanwhile (which
+   * SecretStore.delete refuses while a connector uses it) or a connector deleted meanwhile cannot
+   * leave a connector pointing at nothing, or bring a deleted connector back.
+   */
+  async #write(connector: Connector, mustExist: boolean): Promise<void> {
+    const { connectors, secrets } = this.#keys
+    const answer = await this.#redis.eval(WRITE, 2, connectors, secrets, connector.id, JSON.stringify(connector), connector.passwordSecretId ?? '', mustExist ? '1' : '0')
+    if (answer === 'no-connector') throw notFound('connector', connector.id)
+    if (answer === 'no-secret') {
+      throw new ApiError(400, 'INVALID_INPUT', `body/passwordSecretId: secret ${JSON.stringify(connector.passwordSecretId)} does not exist`)
+    }
+  }
 }
+
+const WRITE = `
+if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'no-connector' end
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 then return 'no-secret' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 'ok'`
 
 function build(id: string, input: ConnectorInput, createdAt: string, updatedAt: string): Connector {
   return {

@@ -76,8 +76,14 @@ export class SecretStore {
     return value
   }
 
-  async delete(id: string): Promise<void> {
-    if ((await this.#redis.hdel(this.#keys.secrets, id)) === 0) throw notFound('secret', id)
+  /**
+   * Deletes the secret unless a connector refers to it; then answers the names of those
+   * connectors and deletes nothing. Atomic with connector writes (see ConnectorStore).
+   */
+  async delete(id: string): Promise<{ usedBy: string[] }> {
+    const answer = (await this.#redis.eval(DELETE_UNLESS_USED, 2, this.#keys.secrets, this.#keys.connectors, id)) as string[]
+    if (answer[0] === 'gone') throw notFound('secret', id)
+    return { usedBy: answer.slice(1) }
   }
 
   async #load(id: string): Promise<StoredSecret> {
@@ -86,6 +92,16 @@ export class SecretStore {
     return JSON.parse(raw) as StoredSecret
   }
 }
+
+const DELETE_UNLESS_USED = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'gone'} end
+local out = {'ok'}
+for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
+  local ok, c = pcall(cjson.decode, raw)
+  if ok and c.passwordSecretId == ARGV[1] then out[#out + 1] = tostring(c.name) end
+end
+if #out == 1 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return out`
 
 const RESEAL = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0`
 

@@ -5,7 +5,7 @@ import { idParams, secretBody } from '../schemas.ts'
 
 const tags = ['secrets']
 
-export function secretRoutes(api: FastifyInstance, { secrets, connectors }: AppContext): void {
+export function secretRoutes(api: FastifyInstance, { secrets }: AppContext): void {
   api.post<{ Body: { name: string; value: string; project?: string } }>('/secrets', { schema: { tags, summary: 'Store an encrypted secret (the value is never returned)', body: secretBody } }, async (req, reply) =>
     reply.status(201).send(await secrets.create(req.body)),
   )
@@ -13,15 +13,14 @@ export function secretRoutes(api: FastifyInstance, { secrets, connectors }: AppC
   api.get<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'One secret (no value)', params: idParams } }, async (req) => secrets.get(req.params.id))
   api.delete<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'Delete a secret (409 SECRET_IN_USE while a connector uses it)', params: idParams } }, async (req, reply) => {
     const secret = await secrets.get(req.params.id)
-    const users = (await connectors.list()).filter((c) => c.passwordSecretId === secret.id)
-    if (users.length > 0) {
+    const { usedBy } = await secrets.delete(secret.id)
+    if (usedBy.length > 0) {
       throw new ApiError(
         409,
         'SECRET_IN_USE',
-        `secret ${JSON.stringify(secret.name)} is used by connector(s) ${users.map((c) => JSON.stringify(c.name)).join(', ')}; change or delete them first`,
+        `secret ${JSON.stringify(secret.name)} is used by connector(s) ${usedBy.map((name) => JSON.stringify(name)).join(', ')}; change or delete them first`,
       )
     }
-    await secrets.delete(secret.id)
     return reply.status(204).send()
   })
 }
