@@ -14,6 +14,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY protocol/src ./protocol/src
 COPY manager/src ./manager/src
+# the manager checks connector URLs with the delegate's own normaliser (one definition)
+COPY delegate/src/registry ./delegate/src/registry
 COPY manager/console ./manager/console
 # docker-compose.yml shares the delegate token through a volume mounted here; an empty named
 # volume takes this directory's owner, so the non-root bootstrap can write into it.

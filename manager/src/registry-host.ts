@@ -3,7 +3,8 @@
  * of what a registry URL means): refuse what cannot be right before queueing anything, and name
  * the registry host that "cannot reach" marks are kept for (SPEC §4.5).
  */
-import { normalizeRegistryUrl, RegistryError, type NormalizedRegistry } from '../../delegate/src/registry/index.ts'
+import { RegistryError } from '../../delegate/src/registry/errors.ts'
+import { normalizeRegistryUrl, type NormalizedRegistry } from '../../delegate/src/registry/normalize-url.ts'
 import { ApiError } from './api-error.ts'
 
 export function registryHostOf(url: string): string {
