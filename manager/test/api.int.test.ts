@@ -9,7 +9,6 @@ import type { Delegate } from '../../delegate/src/delegate.ts'
 import { Api, startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 import { scriptedRegistry } from '../../test/scripted-runner.ts'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are checked by value
 type Json = any
 
 let m: TestManager
