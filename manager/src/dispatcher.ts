@@ -290,8 +290,9 @@ export class Dispatcher {
     if (error.cannotReach) {
       const marks = this.#unreachable.get(running.task.registryHost) ?? new Map<string, UnreachableMark>()
       this.#unreachable.set(running.task.registryHost, marks)
-      const until = this.#now() + this.#unreachableMarkMs
-      marks.set(link.id, { code: error.code, message: error.message, until })
+      const now = this.#now()
+      for (const [id, mark] of marks) if (mark.until <= now) marks.delete(id)
+      marks.set(link.id, { code: error.code, message: error.message, until: now + this.#unreachableMarkMs })
       setTimeout(() => this.#schedulePump(), this.#unreachableMarkMs + 1).unref()
       running.hooks.log(
         `${link.name} cannot reach ${running.task.registryHost} (${error.code}); marked for ${this.#unreachableMarkMs} ms, trying another delegate`,
