@@ -80,6 +80,11 @@ describe('authentication', () => {
     }
   })
 
+  it('guards the HEAD twin of every GET route too', async () => {
+    expect((await raw('HEAD', '/api/v1/secrets')).status).toBe(401)
+    expect((await raw('HEAD', '/api/v1/secrets', { headers: { authorization: `Bearer ${api.key}` } })).status).toBe(200)
+  })
+
   it('accepts the bearer scheme in any case', async () => {
     expect((await raw('GET', '/api/v1/secrets', { headers: { authorization: `bearer ${api.key}` } })).status).toBe(200)
   })
