@@ -5,7 +5,7 @@ import { logRedaction } from '../../manager/src/log-redaction.ts'
 import { loadDelegateConfig } from './config.ts'
 import { Delegate } from './delegate.ts'
 import { RegistryClient } from './registry/index.ts'
-import { VERSION } from './version.ts'
+import { VERSION } from '../../protocol/src/version.ts'
 
 let config
 try {

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
+import { VERSION } from '../../protocol/src/version.ts'
 import { ApiError } from './api-error.ts'
 import type { ConnectorStore } from './connector-store.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
@@ -102,7 +103,7 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
       openapi: '3.1.0',
       info: {
         title: 'registry-delegates manager',
-        version: process.env.npm_package_version ?? '0.0.0',
+        version: VERSION,
         description: 'REST API of the manager (SPEC §3). Every /api/v1 route needs Authorization: Bearer <MANAGER_API_KEY>.',
       },
       components: {

@@ -11,6 +11,7 @@ import { Dispatcher } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
 import { createMetrics } from './metrics.ts'
 import { addCredentials, prepareTask } from './prepare-task.ts'
+import { VERSION } from '../../protocol/src/version.ts'
 import { redisKeys } from './redis-keys.ts'
 import { ReplicaBus } from './replica-bus.ts'
 import { SecretBox } from './secret-crypto.ts'
@@ -55,7 +56,13 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
     onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
   })
-  const metrics = createMetrics({ depth: () => tasks.depth(), connectedDelegates: () => dispatcher.localDelegates().length })
+  const metrics = createMetrics({
+    depth: () => tasks.depth(),
+    connectedDelegates: () => dispatcher.localDelegates().length,
+    waitingBySelectors: () => dispatcher.waitingBySelectors(),
+    replica: replicaId,
+    version: VERSION,
+  })
 
   const bus = new ReplicaBus({
     redis,
@@ -91,7 +98,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   await bus.start()
   await tasks.start()
   const address = await app.listen({ host: config.host, port: config.port })
-  log.info({ address, version: process.env.npm_package_version }, 'manager listening')
+  log.info({ address, version: VERSION }, 'manager listening')
 
   let closing: Promise<void> | null = null
   const close = () =>

@@ -12,6 +12,10 @@ export interface MetricsSources {
   depth(): Promise<{ waiting: number; active: number }>
   /** delegates connected to this replica that said hello */
   connectedDelegates(): number
+  /** tasks this replica holds waiting for an eligible delegate, by selector set */
+  waitingBySelectors(): Map<string, number>
+  replica: string
+  version: string
 }
 
 export interface Metrics {
@@ -58,11 +62,28 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
   new Gauge({
     name: 'rd_connected_delegates',
     help: 'Delegates connected to this replica',
+    labelNames: ['replica'] as const,
     registers: [registry],
     collect() {
-      this.set(sources.connectedDelegates())
+      this.set({ replica: sources.replica }, sources.connectedDelegates())
     },
   })
+  new Gauge({
+    name: 'rd_tasks_waiting_for_delegate',
+    help: 'Tasks waiting for an eligible delegate, by required selector set (sum over replicas; scale delegates with these tags on it)',
+    labelNames: ['selectors'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [selectors, count] of sources.waitingBySelectors()) this.set({ selectors }, count)
+    },
+  })
+  new Gauge({
+    name: 'rd_build_info',
+    help: 'Always 1; the labels say what runs',
+    labelNames: ['version', 'node', 'replica'] as const,
+    registers: [registry],
+  }).set({ version: sources.version, node: process.version, replica: sources.replica }, 1)
   const decodeFailures = new Counter({
     name: 'rd_websocket_decode_failures_total',
     help: 'Delegate frames refused because they could not be decoded (the socket is closed each time)',

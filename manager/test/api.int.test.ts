@@ -493,7 +493,7 @@ describe('metrics', () => {
     expect(text).toMatch(/^rd_task_duration_seconds_count\{type="list-images",outcome="succeeded"\} [1-9]/m)
     expect(text).toMatch(/^rd_queue_depth\{state="waiting"\} \d+/m)
     expect(text).toMatch(/^rd_queue_depth\{state="active"\} \d+/m)
-    expect(text).toMatch(/^rd_connected_delegates 1$/m)
+    expect(text).toMatch(/^rd_connected_delegates\{replica="[0-9a-f]+"\} 1$/m)
     expect(text).toMatch(/^rd_websocket_decode_failures_total \d+$/m)
     expect(text).toMatch(/^process_cpu_user_seconds_total /m)
   })

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { createMetrics } from '../src/metrics.ts'
 import type { TaskData } from '../src/tasks.ts'
 
+const base = { waitingBySelectors: () => new Map<string, number>(), replica: 'r1', version: '9.9.9' }
+
 const task = (type: TaskData['type'], createdAt: number): TaskData => ({
   id: 't',
   type,
@@ -14,7 +16,7 @@ const task = (type: TaskData['type'], createdAt: number): TaskData => ({
 
 describe('metrics', () => {
   it('counts tasks by type and outcome and observes their duration from creation', async () => {
-    const m = createMetrics({ depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 }, { defaultMetrics: false })
+    const m = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 }, { defaultMetrics: false })
     const delegate = { id: 'd', name: 'd' }
     m.onOutcome(task('list-tags', 1_000), { status: 'succeeded', result: { type: 'list-tags', image: 'x', tags: [], truncated: false }, delegate, attempts: 1 }, 3_000)
     m.onOutcome(task('list-tags', 1_000), { status: 'failed', error: { code: 'NAME_UNKNOWN', message: 'm' }, delegate, attempts: 1 }, 1_200)
@@ -31,35 +33,47 @@ describe('metrics', () => {
   it('reads queue depth and connected delegates on scrape', async () => {
     let depth = { waiting: 3, active: 2 }
     let connected = 4
-    const m = createMetrics({ depth: async () => depth, connectedDelegates: () => connected }, { defaultMetrics: false })
+    const m = createMetrics({ ...base, depth: async () => depth, connectedDelegates: () => connected }, { defaultMetrics: false })
     let text = await m.registry.metrics()
     expect(text).toContain('rd_queue_depth{state="waiting"} 3')
     expect(text).toContain('rd_queue_depth{state="active"} 2')
-    expect(text).toContain('rd_connected_delegates 4')
+    expect(text).toContain('rd_connected_delegates{replica="r1"} 4')
     depth = { waiting: 0, active: 1 }
     connected = 0
     text = await m.registry.metrics()
     expect(text).toContain('rd_queue_depth{state="waiting"} 0')
-    expect(text).toContain('rd_connected_delegates 0')
+    expect(text).toContain('rd_connected_delegates{replica="r1"} 0')
+  })
+
+  it('reports tasks waiting for a delegate by selector set, and build info', async () => {
+    let waiting = new Map([['eu,gpu', 3], ['', 1]])
+    const m = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0, waitingBySelectors: () => waiting }, { defaultMetrics: false })
+    let text = await m.registry.metrics()
+    expect(text).toContain('rd_tasks_waiting_for_delegate{selectors="eu,gpu"} 3')
+    expect(text).toContain('rd_tasks_waiting_for_delegate{selectors=""} 1')
+    expect(text).toMatch(/^rd_build_info\{version="9\.9\.9",node="v\d+[^"]*",replica="r1"\} 1$/m)
+    waiting = new Map()
+    text = await m.registry.metrics()
+    expect(text).not.toContain('selectors="eu,gpu"')
   })
 
   it('leaves queue depth out rather than report zero when Redis does not answer', async () => {
-    const m = createMetrics({ depth: async () => Promise.reject(new Error('down')), connectedDelegates: () => 1 }, { defaultMetrics: false })
+    const m = createMetrics({ ...base, depth: async () => Promise.reject(new Error('down')), connectedDelegates: () => 1 }, { defaultMetrics: false })
     const text = await m.registry.metrics()
     expect(text).not.toMatch(/^rd_queue_depth\{/m)
-    expect(text).toContain('rd_connected_delegates 1')
+    expect(text).toContain('rd_connected_delegates{replica="r1"} 1')
   })
 
   it('counts decode failures without a label per reason', async () => {
-    const m = createMetrics({ depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 }, { defaultMetrics: false })
+    const m = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 }, { defaultMetrics: false })
     m.onDecodeFailure('frame is not JSON')
     m.onDecodeFailure('anything else')
     expect(await m.registry.metrics()).toMatch(/^rd_websocket_decode_failures_total 2$/m)
   })
 
   it('keeps each manager its own registry', async () => {
-    const a = createMetrics({ depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 })
-    const b = createMetrics({ depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 })
+    const a = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 })
+    const b = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0 })
     a.onDecodeFailure('x')
     expect(await b.registry.metrics()).toMatch(/^rd_websocket_decode_failures_total 0$/m)
   })
