@@ -5,7 +5,7 @@
  *   (b) ours: POST /api/v1/tasks → manager (BullMQ + dispatcher) → WebSocket → delegate process
  *       (trivial task) → result → GET /api/v1/tasks/:id?waitMs, with 1 and 4 delegates
  *
- * each closed-loop at "moderate" load (4 clients) and "sustained" load (64 clients); then a
+ * each closed-loop with 1 client, at "moderate" load (4 clients) and "sustained" load (64); then a
  * manager with 2,000 simulated delegates (sockets speaking the protocol): RSS and CPU at idle;
  * and the selection itself with 2,000 candidates.
  *
@@ -82,7 +82,9 @@ async function rawBullmq(redisUrl: string, clients: number): Promise<Figures> {
   const connection = { url: redisUrl, maxRetriesPerRequest: null }
   const queue = new Queue('raw', { connection, prefix, defaultJobOptions: { removeOnComplete: 1000 } })
   const events = new QueueEvents('raw', { connection, prefix })
+  queue.setMaxListeners(0)
   await events.waitUntilReady()
+  await sleep(500) // let its first blocking read start: events before it would be missed
   try {
     return await closedLoop(clients, async () => {
       const job = await queue.add('t', { connectorId: 'c', image: 'x' })
@@ -225,17 +227,23 @@ async function main(): Promise<void> {
   }
   try {
     console.log(`dispatch benchmark: ${seconds} s per figure, closed loop; Redis ${redisUrl}; node ${process.version}`)
+    const raw1 = await rawBullmq(redisUrl, 1)
     const raw4 = await rawBullmq(redisUrl, 4)
     const raw64 = await rawBullmq(redisUrl, 64)
+    console.log(row('raw BullMQ, 1 client', raw1))
     console.log(row('raw BullMQ, 4 clients', raw4))
     console.log(row('raw BullMQ, 64 clients', raw64))
     const o = await startOurs(redisUrl)
     try {
       for (const delegates of [1, 4]) {
-        const [f4, f64] = await ours(o, delegates, [4, 64])
+        const [f1, f4, f64] = await ours(o, delegates, [1, 4, 64])
+        console.log(row(`ours, ${delegates} delegate(s), 1 client`, f1!))
         console.log(row(`ours, ${delegates} delegate(s), 4 clients`, f4!))
         console.log(row(`ours, ${delegates} delegate(s), 64 clients`, f64!))
-        console.log(`  overhead vs raw BullMQ: ${(f4!.p50 / raw4.p50).toFixed(2)}× p50 at 4 clients, ${(raw64.perSecond / f64!.perSecond).toFixed(2)}× throughput at 64`)
+        console.log(
+          `  overhead vs raw BullMQ: ${(f1!.p50 / raw1.p50).toFixed(2)}× p50 at 1 client, ${(f4!.p50 / raw4.p50).toFixed(2)}× at 4, ` +
+            `${(raw64.perSecond / f64!.perSecond).toFixed(2)}× throughput at 64`,
+        )
       }
     } finally {
       o.stop()
