@@ -1,6 +1,7 @@
 /** The manager's HTTP surface: fastify with schema validation, API-key auth, JSON errors. */
 import { timingSafeEqual, createHash } from 'node:crypto'
 import swagger from '@fastify/swagger'
+import { Ajv } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
@@ -52,12 +53,17 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
     // one debug line per request (onResponse below) instead of fastify's two info lines
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
     // errors raised before routing (a path that is not valid percent-encoding) get our shape too
     frameworkErrors: (err, _req, reply) => {
       void (reply as FastifyReply).status(err.statusCode ?? 400).send({ error: { code: 'INVALID_INPUT', message: err.message } })
     },
   })
+
+  // Query strings and path parameters arrive as text, so their numbers are coerced; JSON bodies
+  // are typed already and are checked strictly ({"name": 123} is refused, not turned into "123").
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false })
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false })
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema))
 
   const expected = createHash('sha256').update(apiKey).digest()
   app.addHook('onRequest', async (req) => {
