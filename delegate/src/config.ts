@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
-import { explain } from '../../protocol/src/config-error.ts'
+import { loadValidated } from '../../protocol/src/load-config.ts'
 
 convict.addFormat({
   name: 'manager-urls',
@@ -77,19 +77,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     HTTP_PROXY: env.HTTP_PROXY ?? env.http_proxy,
     NO_PROXY: env.NO_PROXY ?? env.no_proxy,
   }
-  const config = convict(schema, { env: merged, args: [] })
-  const at = argv.indexOf('--config')
-  if (at !== -1) {
-    const file = argv[at + 1]
-    if (!file) throw new Error('--config needs a file path')
-    config.loadFile(file)
-  }
-  try {
-    config.validate({ allowed: 'strict' })
-  } catch (e) {
-    throw new Error(explain((e as Error).message, schema), { cause: e })
-  }
-  const p = config.getProperties()
+  const p = loadValidated(convict(schema, { env: merged, args: [] }), schema, argv)
   let token = p.token.trim()
   if (p.tokenFile) {
     if (token) throw new Error('DELEGATE_TOKEN and DELEGATE_TOKEN_FILE are both set; keep one')

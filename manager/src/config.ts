@@ -1,6 +1,6 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
-import { explain } from '../../protocol/src/config-error.ts'
+import { loadValidated } from '../../protocol/src/load-config.ts'
 
 const base64Key32 = {
   name: 'base64-key-32',
@@ -102,19 +102,7 @@ export type ManagerConfig = Readonly<{
  * whose message is one line per wrong setting, naming its environment variable.
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
-  const config = convict(schema, { env, args: [] })
-  const at = argv.indexOf('--config')
-  if (at !== -1) {
-    const file = argv[at + 1]
-    if (!file) throw new Error('--config needs a file path')
-    config.loadFile(file)
-  }
-  try {
-    config.validate({ allowed: 'strict' })
-  } catch (e) {
-    throw new Error(explain((e as Error).message, schema), { cause: e })
-  }
-  return Object.freeze(config.getProperties())
+  return Object.freeze(loadValidated(convict(schema, { env, args: [] }), schema, argv))
 }
 
 /** Every environment variable this process reads (the README's configuration table lists them). */

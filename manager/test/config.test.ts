@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadDelegateConfig } from '../../delegate/src/config.ts'
+import { loadManagerConfig } from '../src/config.ts'
+
+const key = Buffer.alloc(32, 7).toString('base64')
+const dir = mkdtempSync(join(tmpdir(), 'rd-config-'))
+
+describe('manager configuration', () => {
+  it('names every missing or wrong setting by its variable, one per line, never its value', () => {
+    let message = ''
+    try {
+      loadManagerConfig([], { MANAGER_SECRETS_KEY: 'hunter2-not-base64-32', MANAGER_PORT: '99999' })
+    } catch (e) {
+      message = (e as Error).message
+    }
+    const lines = message.split('\n')
+    expect(lines).toHaveLength(3)
+    expect(message).toMatch(/^MANAGER_API_KEY is required$/m)
+    expect(message).toMatch(/^MANAGER_SECRETS_KEY must be 32 bytes, base64-encoded/m)
+    expect(message).toMatch(/^MANAGER_PORT /m)
+    expect(message).not.toContain('hunter2')
+  })
+
+  it('takes from --config file.json what the environment does not set (convict: the environment wins)', () => {
+    const file = join(dir, 'manager.json')
+    writeFileSync(file, JSON.stringify({ port: 9090, logLevel: 'debug' }))
+    const c = loadManagerConfig(['--config', file], { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key, LOG_LEVEL: 'warn' })
+    expect(c.port).toBe(9090)
+    expect(c.logLevel).toBe('warn')
+    expect(c.apiKey).toBe('k')
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379')
+    expect(Object.isFrozen(c)).toBe(true)
+  })
+})
+
+describe('delegate configuration', () => {
+  const base = { MANAGER_URL: 'http://127.0.0.1:8080,http://127.0.0.1:8081' }
+
+  it('splits manager URLs and tags, and honours lower-case proxy variables as curl does', () => {
+    const c = loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_TAGS: ' eu, gpu ,', https_proxy: 'http://127.0.0.1:3128' })
+    expect(c.managerUrls).toEqual(['http://127.0.0.1:8080', 'http://127.0.0.1:8081'])
+    expect(c.tags).toEqual(['eu', 'gpu'])
+    expect(c.proxy).toEqual({ httpsProxy: 'http://127.0.0.1:3128' })
+  })
+
+  it('reads the token from DELEGATE_TOKEN_FILE, and refuses both or neither', () => {
+    const file = join(dir, 'token')
+    writeFileSync(file, 'rdt_from_file\n')
+    expect(loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: file }).token).toBe('rdt_from_file')
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: file, DELEGATE_TOKEN: 'rdt_x' })).toThrow(/both set/)
+    expect(() => loadDelegateConfig([], base)).toThrow(/^DELEGATE_TOKEN is required/)
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: join(dir, 'missing') })).toThrow(/DELEGATE_TOKEN_FILE cannot be read.*ENOENT/)
+  })
+
+  it('refuses a manager URL that is not http(s) or ws(s)', () => {
+    expect(() => loadDelegateConfig([], { MANAGER_URL: 'ftp://x', DELEGATE_TOKEN: 't' })).toThrow(/^MANAGER_URL must use http\(s\) or ws\(s\)/)
+  })
+})
