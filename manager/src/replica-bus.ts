@@ -107,7 +107,15 @@ export class ReplicaBus {
         }
         link.relayed.set(m.attemptId, m.origin)
         link.active = link.attempts.size + link.relayed.size
-        const task = await this.#o.withCredentials(m.connectorId, m.spec)
+        let task: TaskSpec
+        try {
+          task = await this.#o.withCredentials(m.connectorId, m.spec)
+        } catch (err) {
+          this.#o.log.warn({ err, taskId: m.taskId }, 'relayed task could not be prepared')
+          dispatcher.releaseRelayed(link, m.attemptId)
+          this.#publish(m.origin, { kind: 'lost', delegateId: m.delegateId, attemptId: m.attemptId, reason: 'its replica could not read the connector' })
+          return
+        }
         link.send({ type: 'task.assign', taskId: m.taskId, attemptId: m.attemptId, task, deadline: m.deadline })
         return
       }
