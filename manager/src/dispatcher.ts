@@ -13,6 +13,12 @@ import { selectDelegate, type Candidate, type UnreachableMark } from './select-d
 
 /** Failure codes the dispatcher itself produces (SPEC §5, last line). */
 export const DISPATCH_ERROR_CODES = ['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'] as const
+/**
+ * Codes outside SPEC §5 that a task can still end with: a secret sealed under a key the manager
+ * no longer has (secret-crypto.ts), a delegate refusing work while draining after every retry
+ * (delegate.ts), and a bug (the message says which log to read).
+ */
+export const OTHER_TASK_ERROR_CODES = ['SECRET_UNREADABLE', 'DELEGATE_BUSY', 'INTERNAL'] as const
 
 export interface DelegateLink extends Candidate {
   tags: string[]
