@@ -31,9 +31,7 @@ export interface RunningManager {
 export async function startManager(config: ManagerConfig, log: Logger): Promise<RunningManager> {
   const replicaId = randomUUID().slice(0, 8)
   log = log.child({ replica: replicaId })
-  // Auto-pipelining: commands issued in the same tick share one socket write; under load most of
-  // the manager's CPU time was syscalls writing small Redis commands one by one.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, enableAutoPipelining: true })
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   await redis.connect()
   const keys = redisKeys(config.queuePrefix)
