@@ -184,6 +184,17 @@ describe('dispatch', () => {
     expect(t.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/SERVER_ERROR \(retryable\)/)
   })
 
+  it('ends with INTERNAL when the delegate keeps crashing on a task, after bounded retries', async () => {
+    const ran: string[] = []
+    await delegate('buggy', scripted('buggy', async () => Promise.reject(new TypeError('boom')), ran))
+    const c = await connector()
+    const t = await run({ connectorId: c.id })
+    expect(t.status).toBe('failed')
+    expect(t.error.code).toBe('INTERNAL')
+    expect(t.error.message).toMatch(/see its log/)
+    expect(ran).toHaveLength(4) // the first try and 3 retries
+  })
+
   it('runs a task on another delegate when the one holding it disconnects', async () => {
     let release: () => void = () => {}
     const held = new Promise<void>((r) => (release = r))
