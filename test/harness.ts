@@ -98,10 +98,11 @@ export interface InProcessDelegateOptions {
 }
 
 /** A delegate in this process with the real registry client (or a given runner). */
+/** `managerUrl` may list several URLs, comma-separated, as MANAGER_URL does. */
 export async function startTestDelegate(managerUrl: string, token: string, o: InProcessDelegateOptions = {}): Promise<Delegate> {
   const log = testLog()
   const d = new Delegate({
-    managerUrls: [managerUrl],
+    managerUrls: managerUrl.split(','),
     token,
     name: o.name ?? `d-${randomUUID().slice(0, 6)}`,
     tags: o.tags ?? [],

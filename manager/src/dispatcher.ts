@@ -108,6 +108,8 @@ export interface DispatcherOptions {
   /** retryable registry failures tried again at most this often */
   maxRetries?: number
   now?: () => number
+  /** told of every new "cannot reach" mark, so that other replicas learn it (ReplicaBus) */
+  onMark?(registryHost: string, delegateId: string, mark: UnreachableMark): void
 }
 
 export class Dispatcher {
@@ -115,6 +117,7 @@ export class Dispatcher {
   readonly #history: HistoryStore
   readonly #heartbeatTimeoutMs: number
   readonly #unreachableMarkMs: number
+  readonly #onMark: DispatcherOptions['onMark']
   readonly #maxRetries: number
   readonly #now: () => number
   readonly #delegates = new Map<string, DelegateLink>()
@@ -129,6 +132,7 @@ export class Dispatcher {
     this.#history = opts.history
     this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs
     this.#unreachableMarkMs = opts.unreachableMarkMs
+    this.#onMark = opts.onMark
     this.#maxRetries = opts.maxRetries ?? 3
     this.#now = opts.now ?? Date.now
   }
@@ -157,6 +161,18 @@ export class Dispatcher {
     if (before && before !== link) this.removeDelegate(link.id, 'reconnected elsewhere')
     this.#delegates.set(link.id, link)
     this.#schedulePump()
+  }
+
+  /** Records that a delegate cannot reach a registry host until `mark.until` (also marks other replicas saw). */
+  markUnreachable(registryHost: string, delegateId: string, mark: UnreachableMark): void {
+    const marks = this.#unreachable.get(registryHost) ?? new Map<string, UnreachableMark>()
+    this.#unreachable.set(registryHost, marks)
+    const now = this.#now()
+    for (const [id, m] of marks) if (m.until <= now) marks.delete(id)
+    if ((marks.get(delegateId)?.until ?? 0) >= mark.until) return
+    marks.set(delegateId, mark)
+    // when the mark ends, waiting tasks may have a delegate again
+    setTimeout(() => this.#schedulePump(), mark.until - now + 1).unref()
   }
 
   /** Wakes waiting tasks after a change the dispatcher cannot see (a remote delegate's slots). */
@@ -294,12 +310,9 @@ export class Dispatcher {
   #onFailure(running: Running, link: DelegateLink, error: WireFailure): void {
     const by: DelegateRef = { id: link.id, name: link.name }
     if (error.cannotReach) {
-      const marks = this.#unreachable.get(running.task.registryHost) ?? new Map<string, UnreachableMark>()
-      this.#unreachable.set(running.task.registryHost, marks)
-      const now = this.#now()
-      for (const [id, mark] of marks) if (mark.until <= now) marks.delete(id)
-      marks.set(link.id, { code: error.code, message: error.message, until: now + this.#unreachableMarkMs })
-      setTimeout(() => this.#schedulePump(), this.#unreachableMarkMs + 1).unref()
+      const mark = { code: error.code, message: error.message, until: this.#now() + this.#unreachableMarkMs }
+      this.markUnreachable(running.task.registryHost, link.id, mark)
+      this.#onMark?.(running.task.registryHost, link.id, mark)
       running.hooks.log(
         `${link.name} cannot reach ${running.task.registryHost} (${error.code}); marked for ${this.#unreachableMarkMs} ms, trying another delegate`,
       )

@@ -44,6 +44,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     history: new RedisHistory(redis, keys, log),
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     unreachableMarkMs: config.unreachableMarkMs,
+    onMark: (host, delegateId, mark) => bus.recordMark(host, delegateId, mark),
   })
   const tasks = new Tasks({
     connection: { url: config.redisUrl, maxRetriesPerRequest: null },

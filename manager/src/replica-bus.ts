@@ -18,6 +18,7 @@ import type { TaskResultMessage, TaskSpec } from '../../protocol/src/index.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
 import type { DelegateLink, Dispatcher, DispatchTask } from './dispatcher.ts'
 import type { RedisKeys } from './redis-keys.ts'
+import type { UnreachableMark } from './select-delegate.ts'
 
 type BusMessage =
   | {
@@ -76,6 +77,13 @@ export class ReplicaBus {
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer)
     await this.#o.subscriber.quit().catch(() => undefined)
+  }
+
+  /** Shares a "cannot reach" mark with every replica (they read them on each refresh). */
+  recordMark(registryHost: string, delegateId: string, mark: UnreachableMark): void {
+    this.#o.redis
+      .hset(this.#o.keys.unreachable, `${registryHost} ${delegateId}`, JSON.stringify(mark))
+      .catch((err: unknown) => this.#o.log.warn({ err }, 'cannot-reach mark write failed'))
   }
 
   /** The owner side: a delegate of ours answered a task another replica gave it. */
@@ -139,9 +147,18 @@ export class ReplicaBus {
     }
   }
 
-  /** Mirrors the other replicas' delegates into the dispatcher as remote links. */
+  /** Mirrors the other replicas' delegates and "cannot reach" marks into the dispatcher. */
   async #refresh(): Promise<void> {
-    const { dispatcher, directory, replicaId } = this.#o
+    const { dispatcher, directory, replicaId, redis, keys } = this.#o
+    const now = Date.now()
+    const ended: string[] = []
+    for (const [field, raw] of Object.entries(await redis.hgetall(keys.unreachable))) {
+      const mark = JSON.parse(raw) as UnreachableMark
+      const [host, delegateId] = field.split(' ') as [string, string]
+      if (mark.until <= now) ended.push(field)
+      else dispatcher.markUnreachable(host, delegateId, mark)
+    }
+    if (ended.length) await redis.hdel(keys.unreachable, ...ended)
     const seen = new Set<string>()
     for (const d of await directory.live()) {
       if (d.replica === replicaId) continue
