@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import type { Delegate } from '../../delegate/src/delegate.ts'
+import type { TaskResult } from '../../protocol/src/index.ts'
+import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { RegistryError } from '../../delegate/src/registry/errors.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 
@@ -23,9 +24,9 @@ describe('cannot-reach marks across replicas', () => {
     managers.push(a)
     const token = await a.api.token()
     const ran: string[] = []
-    const answer = { type: 'list-tags', image: 'x', tags: ['1'], truncated: false } as const
-    const far = { run: async () => (ran.push('far'), Promise.reject(new RegistryError('CONNECTION_REFUSED', 'refused'))), close: async () => {} }
-    const near = { run: async () => (ran.push('near'), answer), close: async () => {} }
+    const answer: TaskResult = { type: 'list-tags', image: 'x', tags: ['1'], truncated: false }
+    const far: TaskRunner = { run: async () => (ran.push('far'), Promise.reject(new RegistryError('CONNECTION_REFUSED', 'refused'))), close: async () => {} }
+    const near: TaskRunner = { run: async () => (ran.push('near'), answer), close: async () => {} }
     const b = await startTestManager(inject('redisUrl'), { queuePrefix, apiKey: a.config.apiKey, secretsKey: a.config.secretsKey })
     managers.push(b)
     // both delegates on A first; B is their fail-over
