@@ -64,3 +64,29 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Started
   const port = hostNetwork ? inner : container.getMappedPort(inner)
   return { container, hostPort: `127.0.0.1:${port}`, port }
 }
+
+/**
+ * A Redis Sentinel watching the Redis at `masterPort` as "mymaster". Host networking only: the
+ * sentinel hands clients the master's address as it sees it, 127.0.0.1, which in a bridge
+ * network would be the sentinel's own container.
+ */
+export async function startSentinel(masterPort: number): Promise<Started> {
+  if (!hostNetwork) throw new Error('startSentinel needs TEST_HOST_NETWORK=1 (see its comment)')
+  const port = await freePort()
+  const conf = [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    'protected-mode no',
+    `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+    'sentinel down-after-milliseconds mymaster 2000',
+    '',
+  ].join('\n')
+  const container = await new GenericContainer('redis:7-alpine')
+    .withCopyContentToContainer([{ content: conf, target: '/data/sentinel.conf', mode: 0o666 }])
+    .withCommand(['redis-server', '/data/sentinel.conf', '--sentinel'])
+    .withNetworkMode('host')
+    .withWaitStrategy(Wait.forLogMessage(/Sentinel ID is|monitor master mymaster/))
+    .withLabels({ 'registry-delegates.test': 'true' })
+    .start()
+  return { container, hostPort: `127.0.0.1:${port}`, port }
+}

@@ -1,6 +1,7 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
 import { loadValidated } from '../../protocol/src/load-config.ts'
+import { redisConnection } from './redis-options.ts'
 
 const base64Key32 = {
   name: 'base64-key-32',
@@ -18,6 +19,15 @@ convict.addFormat({
   },
 })
 convict.addFormat({
+  name: 'redis-url',
+  validate(value: unknown) {
+    if (typeof value !== 'string' || !/^(rediss?|redis\+sentinel):\/\/./.test(value)) {
+      throw new Error('must be redis://host:port, rediss://… or redis+sentinel://host:port[,host:port]/master')
+    }
+    redisConnection(value)
+  },
+})
+convict.addFormat({
   name: 'optional-base64-key-32',
   validate(value: unknown) {
     if (value !== '') base64Key32.validate(value)
@@ -27,7 +37,7 @@ convict.addFormat({
 const schema = {
   host: { doc: 'Address the HTTP server binds', format: String, default: '0.0.0.0', env: 'MANAGER_HOST' },
   port: { doc: 'HTTP port (REST, console, delegate WebSocket)', format: 'port', default: 8080, env: 'MANAGER_PORT' },
-  redisUrl: { doc: 'Redis holding all state', format: String, default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
+  redisUrl: { doc: 'Redis holding all state', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
   apiKey: {
     doc: 'Bearer key for /api/v1',
     format: 'required-string',

@@ -1,6 +1,5 @@
 /** Builds a manager from its config: Redis, stores, BullMQ, dispatcher, HTTP + WebSocket. */
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import type { ManagerConfig } from './config.ts'
@@ -13,6 +12,7 @@ import { createMetrics } from './metrics.ts'
 import { addCredentials, prepareTask } from './prepare-task.ts'
 import { VERSION } from '../../protocol/src/version.ts'
 import { redisKeys } from './redis-keys.ts'
+import { createRedis, redisConnection } from './redis-options.ts'
 import { ReplicaBus } from './replica-bus.ts'
 import { SecretBox } from './secret-crypto.ts'
 import { SecretStore } from './secret-store.ts'
@@ -31,7 +31,8 @@ export interface RunningManager {
 export async function startManager(config: ManagerConfig, log: Logger): Promise<RunningManager> {
   const replicaId = randomUUID().slice(0, 8)
   log = log.child({ replica: replicaId })
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
+  const connection = redisConnection(config.redisUrl)
+  const redis = createRedis(connection, { lazyConnect: true })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   await redis.connect()
   const keys = redisKeys(config.queuePrefix)
@@ -47,7 +48,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     onMark: (host, delegateId, mark) => bus.recordMark(host, delegateId, mark),
   })
   const tasks = new Tasks({
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection,
     redis,
     keys,
     prefix: config.queuePrefix,

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadDelegateConfig } from '../../delegate/src/config.ts'
 import { loadManagerConfig } from '../src/config.ts'
+import { redisConnection } from '../src/redis-options.ts'
 
 const key = Buffer.alloc(32, 7).toString('base64')
 const dir = mkdtempSync(join(tmpdir(), 'rd-config-'))
@@ -33,6 +34,34 @@ describe('manager configuration', () => {
     expect(c.apiKey).toBe('k')
     expect(c.redisUrl).toBe('redis://127.0.0.1:6379')
     expect(Object.isFrozen(c)).toBe(true)
+  })
+})
+
+describe('REDIS_URL', () => {
+  it.each([
+    ['redis://127.0.0.1:6390/2', { url: 'redis://127.0.0.1:6390/2' }],
+    ['rediss://u:p@redis.example.com:6380', { url: 'rediss://u:p@redis.example.com:6380' }],
+    [
+      'redis+sentinel://:s%40cret@sentinel-a:26379,[::1]:26380,sentinel-c/mymaster/3',
+      {
+        sentinels: [
+          { host: 'sentinel-a', port: 26379 },
+          { host: '::1', port: 26380 },
+          { host: 'sentinel-c', port: 26379 },
+        ],
+        name: 'mymaster',
+        password: 's@cret',
+        db: 3,
+      },
+    ],
+  ])('%s → ioredis options', (url, expected) => {
+    expect(redisConnection(url)).toEqual({ maxRetriesPerRequest: null, ...expected })
+  })
+
+  it('refuses other schemes and a sentinel URL without a master name, naming the variable', () => {
+    const env = { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key }
+    expect(() => loadManagerConfig([], { ...env, REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/^REDIS_URL must be redis:\/\//)
+    expect(() => loadManagerConfig([], { ...env, REDIS_URL: 'redis+sentinel://127.0.0.1:26379' })).toThrow(/^REDIS_URL .*names its master/)
   })
 })
 
