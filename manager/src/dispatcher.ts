@@ -109,7 +109,7 @@ export interface DispatcherOptions {
   maxRetries?: number
   now?: () => number
   /** told of every new "cannot reach" mark, so that other replicas learn it (ReplicaBus) */
-  onMark?(registryHost: string, delegateId: string, mark: UnreachableMark): void
+  onMark?: (registryHost: string, delegateId: string, mark: UnreachableMark) => void
 }
 
 export class Dispatcher {
