@@ -224,7 +224,7 @@ describe('connectors', () => {
     expect((await api.ok('GET', '/api/v1/connectors')).connectors).toContainEqual(res.body)
   })
 
-  it.each(['index.docker.io/v1/', 'registry.example.com', 'registry.example.com:5000', 'localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'http://10.0.0.1/'])(
+  it.each(['index.docker.io/v1/', 'registry.example.com', 'registry.example.com:5000', 'localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'http://registry.internal.example/'])(
     'accepts the URL form %s',
     async (url) => {
       expect((await api.call('POST', '/api/v1/connectors', connectorBody({ url }))).status).toBe(201)
