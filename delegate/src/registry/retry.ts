@@ -13,7 +13,7 @@ const BASE_DELAY_MS = 200
 const MAX_DELAY_MS = 5_000
 
 /**
- * `Retry-After` in delay-seconds or as an HTTP-date (RFC 9110 §10.2.3), as milliseconds from
+ * `Retry-After` in delay-seconds or as an HTTP-date (RFC 9110, the Retry-After field), as milliseconds from
  * `now`; undefined when absent or unreadable. A date in the past means 0.
  */
 export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
