@@ -59,6 +59,7 @@ export class ReplicaBus {
 
   async start(): Promise<void> {
     const { subscriber, keys, replicaId } = this.#o
+    subscriber.on('error', (err: Error) => this.#o.log.warn({ err: err.message }, 'replica bus connection error'))
     subscriber.on('message', (_channel: string, raw: string) => {
       let message: BusMessage
       try {
