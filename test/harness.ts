@@ -76,6 +76,17 @@ export class Api {
     return (await this.ok<{ token: string }>('POST', '/api/v1/delegate-tokens', { name })).token
   }
 
+  /** Polls a task until it reaches `status` (e.g. 'running'); throws after `ms`. */
+  async waitForStatus(id: string, status: string, ms = 15_000): Promise<any> {
+    const until = Date.now() + ms
+    for (;;) {
+      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
+      if (t.status === status) return t
+      if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${ms} ms`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
   /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
   async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
     const until = Date.now() + timeoutMs

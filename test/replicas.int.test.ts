@@ -6,24 +6,15 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
-import { pagedRegistry, startFaultServer, type FaultServer } from '../delegate/test/fault-server.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
+import { closeSlowRegistries, slowRegistry } from './slow-registry.ts'
 
 const procs: Proc[] = []
-const servers: FaultServer[] = []
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')))
 })
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()))
-})
-
-async function slowRegistry(delayMs: number) {
-  const s = await startFaultServer(pagedRegistry(['a', 'b', 'c'], { defaultPage: 100, maxPage: 1000, delayMs, repository: 'slow/repo' }))
-  servers.push(s)
-  return s
-}
+afterAll(closeSlowRegistries)
 
 /** N manager processes sharing one Redis and key prefix. */
 async function replicas(n: number) {
@@ -123,7 +114,7 @@ describe('several managers on one Redis', () => {
     procs.push(d)
     const connector = await api.ok('POST', '/api/v1/connectors', { name: 'slow', type: 'docker-registry', url: registry.host })
     const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo' })
-    for (let i = 0; i < 100 && (await api.ok('GET', `/api/v1/tasks/${id}`)).status !== 'running'; i++) await sleep(20)
+    await api.waitForStatus(id, 'running')
     const exit = d.stop('SIGTERM')
     const t = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
     expect(t.status).toBe('succeeded')

@@ -4,36 +4,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
-import { pagedRegistry, startFaultServer, type FaultServer } from '../delegate/test/fault-server.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
+import { closeSlowRegistries, slowRegistry } from './slow-registry.ts'
 
 const procs: Proc[] = []
-const servers: FaultServer[] = []
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => p.stop('SIGKILL')))
 })
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()))
-})
-
-/** A registry whose every answer takes `delayMs`: tasks stay on their delegate for a while. */
-async function slowRegistry(delayMs: number) {
-  const tags = ['a', 'b', 'c']
-  const s = await startFaultServer(pagedRegistry(tags, { defaultPage: 100, maxPage: 1000, delayMs, repository: 'slow/repo' }))
-  servers.push(s)
-  return s
-}
-
-async function waitForStatus(api: Api, id: string, status: string, ms = 15_000) {
-  const until = Date.now() + ms
-  for (;;) {
-    const t = await api.ok('GET', `/api/v1/tasks/${id}`)
-    if (t.status === status) return t
-    if (Date.now() > until) throw new Error(`task ${id} still ${t.status}`)
-    await sleep(50)
-  }
-}
+afterAll(closeSlowRegistries)
 
 describe('resilience', () => {
   it('a task held by a delegate killed with SIGKILL succeeds on another delegate and ends once', async () => {
@@ -47,7 +26,7 @@ describe('resilience', () => {
     procs.push(first)
     const connector = await api.ok('POST', '/api/v1/connectors', { name: 'slow', type: 'docker-registry', url: registry.host })
     const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 30_000 })
-    const running = await waitForStatus(api, id, 'running')
+    const running = await api.waitForStatus(id, 'running')
     expect(running.delegate.name).toBe('doomed')
 
     const second = await spawnDelegate(manager.url, token, { name: 'survivor' })
@@ -77,7 +56,7 @@ describe('resilience', () => {
     procs.push(sleeper)
     const connector = await api.ok('POST', '/api/v1/connectors', { name: 'slow', type: 'docker-registry', url: registry.host })
     const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 30_000 })
-    expect((await waitForStatus(api, id, 'running')).delegate.name).toBe('sleeper')
+    expect((await api.waitForStatus(id, 'running')).delegate.name).toBe('sleeper')
     procs.push(await spawnDelegate(manager.url, token, { name: 'awake' }))
     sleeper.child.kill('SIGSTOP')
 
@@ -110,7 +89,7 @@ describe('resilience', () => {
       const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 60_000 })
       ids.push(id)
     }
-    await waitForStatus(api, ids[0]!, 'running')
+    await api.waitForStatus(ids[0]!, 'running')
     const before = await Promise.all(ids.map((id) => api.ok('GET', `/api/v1/tasks/${id}`)))
     expect(before.some((t) => t.status === 'queued')).toBe(true)
 

@@ -201,7 +201,7 @@ describe('dispatch', () => {
     const first = await delegate('holder', scripted('holder', async () => (await held, tags())))
     const c = await connector()
     const { id } = await m.api.ok<{ id: string }>('POST', '/api/v1/tasks', { type: 'list-tags', image: 'x', connectorId: c.id })
-    for (let i = 0; i < 100 && (await m.api.ok('GET', `/api/v1/tasks/${id}`)).status !== 'running'; i++) await sleep(20)
+    await m.api.waitForStatus(id, 'running')
     await delegate('taker', scripted('taker', async () => tags()))
     await first.close()
     release()
