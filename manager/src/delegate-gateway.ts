@@ -62,10 +62,6 @@ export class DelegateGateway {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
   }
 
-  get connectionCount(): number {
-    return this.#conns.size
-  }
-
   start(): void {
     this.#opts.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgrade(req, socket, head).catch((err: unknown) => {

@@ -141,10 +141,6 @@ export class Dispatcher {
     return this.#delegates
   }
 
-  get pendingCount(): number {
-    return this.#pending.length
-  }
-
   /** Tasks waiting for a delegate, by their selector set ("" for none): what to autoscale on. */
   waitingBySelectors(): Map<string, number> {
     const counts = new Map<string, number>()

@@ -1,5 +1,6 @@
 /** JSON schemas of the REST API (SPEC §3): validation and the OpenAPI document come from these. */
 import { TASK_TYPES } from '../../protocol/src/index.ts'
+import { TASK_STATUSES } from './tasks.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const
 const name = { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' } as const
@@ -68,7 +69,7 @@ export const taskListQuery = {
   additionalProperties: false,
   properties: {
     connectorId: id,
-    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'expired'] },
+    status: { type: 'string', enum: TASK_STATUSES },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   },
 } as const
