@@ -6,14 +6,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{protocol,manager,delegate}/test/**/*.test.ts'],
+          include: ['{common,protocol,manager,delegate,cli}/test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
-          include: ['{manager,delegate,test}/**/*.int.test.ts'],
+          include: ['{manager,delegate,cli,test}/**/*.int.test.ts'],
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -138,7 +138,8 @@ export interface Proc {
   /** every stdout line so far (pino JSON) */
   lines: string[]
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>
-  stop(signal?: NodeJS.Signals): Promise<number | null>
+  /** signals the process and waits for its exit; SIGKILL and an error after `timeoutMs` */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>
 }
 
 /** Runs `node <script>` with env; collects its log lines. */
@@ -183,11 +184,16 @@ export function spawnNode(script: string, env: Record<string, string>): Proc {
         waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), child.off('exit', onExit), resolve(l)) })
       })
     },
-    async stop(signal = 'SIGTERM') {
+    async stop(signal = 'SIGTERM', timeoutMs = 45_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       const exited = once(child, 'exit')
       child.kill(signal)
-      const [code] = (await exited) as [number | null]
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      const [code, killedBy] = (await exited) as [number | null, NodeJS.Signals | null]
+      clearTimeout(timer)
+      if (killedBy === 'SIGKILL' && signal !== 'SIGKILL') {
+        throw new Error(`${script} did not exit within ${timeoutMs} ms of ${signal}:\n${lines.slice(-20).join('\n')}`)
+      }
       return code
     },
   }

@@ -1,6 +1,7 @@
 /** `npm run delegate`: config from env (and `--config file.json`), SIGTERM/SIGINT drain. */
 import { createServer } from 'node:http'
 import { pino } from 'pino'
+import { installLastResort } from '../../common/src/last-resort.ts'
 import { logRedaction } from '../../manager/src/log-redaction.ts'
 import { loadDelegateConfig } from './config.ts'
 import { Delegate } from './delegate.ts'
@@ -15,6 +16,7 @@ try {
   process.exit(2)
 }
 const log = pino({ level: config.logLevel, redact: logRedaction, base: { service: 'delegate', delegate: config.name } })
+installLastResort(log)
 const runner = new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
 const delegate = new Delegate({
   managerUrls: config.managerUrls,

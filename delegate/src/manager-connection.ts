@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import WebSocket from 'ws'
 import {
   CloseCode,
+  closeReason,
   decodeManagerMessage,
   MAX_FRAME_BYTES,
   ProtocolError,
@@ -107,12 +108,18 @@ export class ManagerConnection {
       try {
         message = decodeManagerMessage(data)
       } catch (err) {
-        const e = err as ProtocolError
+        const e = err instanceof ProtocolError ? err : new ProtocolError(String(err))
         log.error({ reason: e.message }, 'manager frame refused')
-        ws.close(e.closeCode ?? CloseCode.protocolError, e.message.slice(0, 120))
+        ws.close(e.closeCode, closeReason(e.message))
         return
       }
-      this.#opts.onMessage(message)
+      try {
+        this.#opts.onMessage(message)
+      } catch (err) {
+        // a bug in handling one message costs this connection (we dial again), not the process
+        log.error({ err }, 'manager message handling failed; reconnecting')
+        ws.close(CloseCode.internalError, 'internal error')
+      }
     })
     ws.on('unexpected-response', (_req, res) => {
       const hint = res.statusCode === 401 ? ': the delegate token was refused (revoked or wrong DELEGATE_TOKEN)' : ''

@@ -10,6 +10,7 @@ import type { Logger } from 'pino'
 import { WebSocket, WebSocketServer } from 'ws'
 import {
   CloseCode,
+  closeReason,
   decodeDelegateMessage,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   }
   /** counts frames that could not be decoded (metrics) */
   onDecodeFailure?(reason: string): void
+  /** counts sockets that ended in an error (reset, timeout) before or after the upgrade (metrics) */
+  onConnectionError?(stage: 'upgrade' | 'websocket'): void
 }
 
 interface Conn {
@@ -64,7 +67,16 @@ export class DelegateGateway {
 
   start(): void {
     this.#opts.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.#upgrade(req, socket, head).catch((err: unknown) => {
+      // Node hands the socket over without an error listener: a peer that resets it (before,
+      // during or after our answer) must end this one connection, never the process. The
+      // listener stays after the upgrade: ws destroys the socket on errors, we count them.
+      let upgraded = false
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        this.#opts.onConnectionError?.(upgraded ? 'websocket' : 'upgrade')
+        this.#opts.log.debug({ err: err.code ?? err.message, upgraded }, 'delegate socket error')
+        socket.destroy()
+      })
+      this.#upgrade(req, socket, head, () => (upgraded = true)).catch((err: unknown) => {
         this.#opts.log.error({ err }, 'delegate upgrade failed')
         reject(socket, 500, 'Internal Server Error')
       })
@@ -82,7 +94,7 @@ export class DelegateGateway {
   /** Disconnects every delegate that uses this token (revocation). */
   revokeToken(tokenId: string): void {
     for (const conn of this.#conns) {
-      if (conn.tokenId === tokenId) conn.ws.close(CloseCode.tokenRevoked, 'delegate token revoked')
+      if (conn.tokenId === tokenId) close(conn.ws, CloseCode.tokenRevoked, 'delegate token revoked')
     }
   }
 
@@ -96,7 +108,7 @@ export class DelegateGateway {
         new Promise<void>((resolve) => {
           if (conn.ws.readyState === WebSocket.CLOSED) return resolve()
           conn.ws.once('close', () => resolve())
-          conn.ws.close(CloseCode.goingAway, 'manager shutting down')
+          close(conn.ws, CloseCode.goingAway, 'manager shutting down')
           setTimeout(() => {
             conn.ws.terminate()
             resolve()
@@ -107,7 +119,7 @@ export class DelegateGateway {
     this.#wss.close()
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, onUpgraded: () => void): Promise<void> {
     const path = (req.url ?? '').split('?')[0]
     if (path !== STREAM_PATH) return reject(socket, 404, 'Not Found')
     if (this.#closing) return reject(socket, 503, 'Service Unavailable')
@@ -118,14 +130,19 @@ export class DelegateGateway {
       this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'delegate connection refused: missing or invalid token')
       return reject(socket, 401, 'Unauthorized')
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, tokenId, req))
+    // the peer may have gone while the token was checked
+    if (socket.destroyed) return
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      onUpgraded()
+      this.#accept(ws, tokenId, req)
+    })
   }
 
   #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
     const conn: Conn = { ws, tokenId, link: null, alive: true }
     this.#conns.add(conn)
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
-    const helloTimer = setTimeout(() => ws.close(CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
+    const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
     ws.on('pong', () => (conn.alive = true))
     ws.on('error', (err: Error & { code?: string }) => {
       // ws refuses bad frames itself (too big, bad opcode, invalid UTF-8, unmasked) and closes
@@ -134,6 +151,15 @@ export class DelegateGateway {
       log.warn({ err }, 'delegate socket error')
     })
     ws.on('message', (data, isBinary) => {
+      try {
+        onMessage(data, isBinary)
+      } catch (err) {
+        // a bug in handling one frame ends that delegate's connection, not the manager
+        log.error({ err }, 'delegate frame handling failed; closing its connection')
+        close(ws, CloseCode.internalError, 'internal error')
+      }
+    })
+    const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
       let message: DelegateMessage
       try {
         if (isBinary) throw new ProtocolError('binary frames are not part of the protocol', CloseCode.policyViolation)
@@ -142,12 +168,12 @@ export class DelegateGateway {
         const e = err instanceof ProtocolError ? err : new ProtocolError(String(err))
         this.#opts.onDecodeFailure?.(e.message)
         log.warn({ reason: e.message, closeCode: e.closeCode }, 'delegate frame refused')
-        ws.close(e.closeCode, e.message.slice(0, 120))
+        close(ws, e.closeCode, e.message)
         return
       }
       if (conn.link === null) {
         if (message.type !== 'hello') {
-          ws.close(CloseCode.policyViolation, 'the first message must be hello')
+          close(ws, CloseCode.policyViolation, 'the first message must be hello')
           return
         }
         clearTimeout(helloTimer)
@@ -156,7 +182,7 @@ export class DelegateGateway {
         return
       }
       this.#handle(conn.link, message, log)
-    })
+    }
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer)
       this.#conns.delete(conn)
@@ -171,12 +197,12 @@ export class DelegateGateway {
   #hello(conn: Conn, hello: Hello): DelegateLink | null {
     const { ws } = conn
     if (hello.protocol !== PROTOCOL_VERSION) {
-      ws.close(CloseCode.protocolError, `protocol ${hello.protocol} not supported; this manager speaks ${PROTOCOL_VERSION}`)
+      close(ws, CloseCode.protocolError, `protocol ${hello.protocol} not supported; this manager speaks ${PROTOCOL_VERSION}`)
       return null
     }
     const name = hello.name.trim()
     if (name === '') {
-      ws.close(CloseCode.policyViolation, 'hello.name must not be empty')
+      close(ws, CloseCode.policyViolation, 'hello.name must not be empty')
       return null
     }
     const id = delegateIdOf(name)
@@ -185,7 +211,7 @@ export class DelegateGateway {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
       this.#opts.dispatcher.removeDelegate(id, 'replaced by a new connection')
       previous.link = null
-      previous.ws.close(CloseCode.replaced, 'replaced by a new connection with the same name')
+      close(previous.ws, CloseCode.replaced, 'replaced by a new connection with the same name')
     }
     const tags = [...new Set(hello.tags.map((t) => t.trim().toLowerCase()).filter((t) => t !== ''))].sort()
     const now = Date.now()
@@ -248,7 +274,7 @@ export class DelegateGateway {
   }
 
   #closeLink(link: DelegateLink, code: number, reason: string): void {
-    for (const conn of this.#conns) if (conn.link === link) conn.ws.close(code, reason)
+    for (const conn of this.#conns) if (conn.link === link) close(conn.ws, code, reason)
   }
 
   #checkSilence(): void {
@@ -294,7 +320,13 @@ export function delegateIdOf(name: string): string {
   return createHash('sha256').update(name.toLowerCase()).digest('hex').slice(0, 16)
 }
 
+/** Every close goes through here: the reason may quote a peer, and ws throws past 123 bytes. */
+function close(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, closeReason(reason))
+}
+
 function reject(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return
   const body = JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'UPGRADE_REFUSED', message: text } })
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

@@ -1,5 +1,6 @@
 /** `npm run manager`: config from env (and `--config file.json`), SIGTERM/SIGINT drain. */
 import { pino } from 'pino'
+import { installLastResort } from '../../common/src/last-resort.ts'
 import { loadManagerConfig } from './config.ts'
 import { logRedaction } from './log-redaction.ts'
 import { startManager } from './manager.ts'
@@ -12,6 +13,7 @@ try {
   process.exit(2)
 }
 const log = pino({ level: config.logLevel, redact: logRedaction, base: { service: 'manager' } })
+installLastResort(log)
 const manager = await startManager(config, log)
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -95,6 +95,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     relay: { result: (link, message) => bus.relayResult(link, message), lost: (link, reason) => bus.relayLost(link, reason) },
     onDecodeFailure: (reason) => metrics.onDecodeFailure(reason),
+    onConnectionError: (stage) => metrics.onConnectionError(stage),
   })
   gateway.start()
   await bus.start()

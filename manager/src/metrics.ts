@@ -24,6 +24,8 @@ export interface Metrics {
   onOutcome(data: TaskData, outcome: TaskOutcome, now?: number): void
   /** DelegateGateway.onDecodeFailure */
   onDecodeFailure(reason: string): void
+  /** DelegateGateway.onConnectionError */
+  onConnectionError(stage: 'upgrade' | 'websocket'): void
 }
 
 export function createMetrics(sources: MetricsSources, { defaultMetrics = true } = {}): Metrics {
@@ -90,6 +92,13 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
   })
 
+  const connectionErrors = new Counter({
+    name: 'rd_connection_errors_total',
+    help: 'Delegate sockets that ended in an error (reset, timeout), by stage: upgrade (before the 101) or websocket',
+    labelNames: ['stage'] as const,
+    registers: [registry],
+  })
+
   return {
     registry,
     onOutcome(data, outcome, now = Date.now()) {
@@ -99,6 +108,9 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     },
     onDecodeFailure() {
       decodeFailures.inc()
+    },
+    onConnectionError(stage) {
+      connectionErrors.inc({ stage })
     },
   }
 }

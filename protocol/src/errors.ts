@@ -5,6 +5,7 @@ export const CloseCode = {
   protocolError: 1002,
   policyViolation: 1008,
   messageTooBig: 1009,
+  internalError: 1011,
   /** The delegate token was revoked while connected. */
   tokenRevoked: 4001,
   /** Another connection took over this delegate's name. */
@@ -22,4 +23,24 @@ export class ProtocolError extends Error {
     super(message)
     this.closeCode = closeCode
   }
+}
+
+/** RFC 6455 §5.5: a close frame's body is at most 125 bytes, 2 of them the code. */
+export const MAX_CLOSE_REASON_BYTES = 123
+
+/**
+ * A close reason that `ws.close()` accepts whatever the text: cut to 123 UTF-8 bytes at a
+ * character boundary (`ws` throws on longer reasons, and a reason may quote what a peer sent).
+ */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_CLOSE_REASON_BYTES) return text
+  let out = ''
+  let bytes = 0
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch)
+    if (bytes + n > MAX_CLOSE_REASON_BYTES - 3) break
+    out += ch
+    bytes += n
+  }
+  return `${out}...`
 }
