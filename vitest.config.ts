@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{common,protocol,manager,delegate,cli}/test/**/*.test.ts'],
+          include: ['{common,protocol,manager,delegate,cli}/test/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts'],
         },
       },

@@ -32,7 +32,7 @@ const REPO = 'bench/app'
  */
 async function once(url: string, image: string): Promise<void> {
   enableCompileCache(join(tmpdir(), 'registry-delegates-bench-cache'))
-  const [{ default: pino }, { RegistryClient }] = await Promise.all([import('pino'), import('../delegate/src/registry/index.ts')])
+  const [{ default: pino }, { RegistryClient }] = await Promise.all([import('pino'), import('../delegate/src/registry/client.ts')])
   const client = new RegistryClient({ log: pino({ level: 'warn' }) })
   try {
     const r = await client.run({ type: 'list-tags', registry: { url }, image }, AbortSignal.timeout(120_000))
@@ -80,7 +80,7 @@ interface Row {
 
 async function compare(name: string, hostPort: string, runs: number, countRequests?: () => number): Promise<Row> {
   const row: Row = { name, inProcess: [], ours: [], skopeo: [], oursCount: 0, skopeoCount: 0 }
-  const [{ default: pino }, { RegistryClient }] = await Promise.all([import('pino'), import('../delegate/src/registry/index.ts')])
+  const [{ default: pino }, { RegistryClient }] = await Promise.all([import('pino'), import('../delegate/src/registry/client.ts')])
   const inProcess = async (): Promise<number> => {
     const client = new RegistryClient({ log: pino({ level: 'warn' }) })
     const started = performance.now()

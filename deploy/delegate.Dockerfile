@@ -20,10 +20,10 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY protocol/src ./protocol/src
-COPY delegate/src ./delegate/src
-# the one manager file the delegate shares: which log fields pino redacts
-COPY manager/src/log-redaction.ts ./manager/src/log-redaction.ts
+# whole packages (tests stay out through .dockerignore): the delegate imports only common and protocol
+COPY common ./common
+COPY protocol ./protocol
+COPY delegate ./delegate
 USER node
 EXPOSE 8081
 # GET / on DELEGATE_HEALTH_PORT answers 200 while connected to a manager (port 0: no endpoint)

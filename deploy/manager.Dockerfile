@@ -12,11 +12,10 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY protocol/src ./protocol/src
-COPY manager/src ./manager/src
-# the manager checks connector URLs with the delegate's own normaliser (one definition)
-COPY delegate/src/registry ./delegate/src/registry
-COPY manager/console ./manager/console
+# whole packages (tests stay out through .dockerignore): the manager imports only common and protocol
+COPY common ./common
+COPY protocol ./protocol
+COPY manager ./manager
 # docker-compose.yml shares the delegate token through a volume mounted here; an empty named
 # volume takes this directory's owner, so the non-root bootstrap can write into it.
 RUN install -d -o node -g node /run/registry-delegates

@@ -120,7 +120,7 @@ export async function startTestDelegate(managerUrl: string, token: string, o: In
     capacity: o.capacity ?? 8,
     version: 'test',
     log,
-    runner: o.runner ?? new (await import('../delegate/src/registry/index.ts')).RegistryClient({ log }),
+    runner: o.runner ?? new (await import('../delegate/src/registry/client.ts')).RegistryClient({ log }),
     env: o.env ?? {},
     ...(o.proxy ? { proxy: o.proxy } : {}),
   })

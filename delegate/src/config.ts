@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
-import { loadValidated } from '../../protocol/src/load-config.ts'
+import { loadValidated } from '../../common/src/load-config.ts'
 
 convict.addFormat({
   name: 'manager-urls',

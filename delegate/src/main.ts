@@ -2,11 +2,11 @@
 import { createServer } from 'node:http'
 import { pino } from 'pino'
 import { installLastResort } from '../../common/src/last-resort.ts'
-import { logRedaction } from '../../manager/src/log-redaction.ts'
+import { logRedaction } from '../../common/src/log-redaction.ts'
 import { loadDelegateConfig } from './config.ts'
 import { Delegate } from './delegate.ts'
-import { RegistryClient } from './registry/index.ts'
-import { VERSION } from '../../protocol/src/version.ts'
+import { RegistryClient } from './registry/client.ts'
+import { VERSION } from '../../common/src/version.ts'
 
 let config
 try {

@@ -15,6 +15,7 @@ import {
   decodeManagerMessage,
   MAX_FRAME_BYTES,
   ProtocolError,
+  STREAM_PATH,
   type DelegateMessage,
   type ManagerMessage,
 } from '../../protocol/src/index.ts'
@@ -34,7 +35,6 @@ export interface ManagerConnectionOptions {
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
 }
 
-export const STREAM_PATH = '/api/v1/delegates/stream'
 
 export class ManagerConnection {
   #state: ConnectionState = 'idle'

@@ -3,16 +3,11 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import { Ajv } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import { VERSION } from '../../protocol/src/version.ts'
+import { VERSION } from '../../common/src/version.ts'
 import { ApiError } from './api-error.ts'
-import type { ConnectorStore } from './connector-store.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
-import type { SecretStore } from './secret-store.ts'
-import type { Tasks } from './tasks.ts'
-import type { TokenStore } from './token-store.ts'
+import type { AppContext } from './app-context.ts'
 import { connectorRoutes } from './routes/connectors.ts'
 import { delegateRoutes } from './routes/delegates.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -20,16 +15,6 @@ import { secretRoutes } from './routes/secrets.ts'
 import { taskRoutes } from './routes/tasks.ts'
 import { errorResponse } from './schemas.ts'
 
-export interface AppContext {
-  redis: Redis
-  connectors: ConnectorStore
-  secrets: SecretStore
-  tokens: TokenStore
-  tasks: Tasks
-  directory: DelegateDirectory
-  /** disconnects the delegates of a revoked token on this replica at once */
-  revokeToken: (tokenId: string) => void
-}
 
 export interface AppOptions {
   apiKey: string

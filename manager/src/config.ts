@@ -1,6 +1,6 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
-import { loadValidated } from '../../protocol/src/load-config.ts'
+import { loadValidated } from '../../common/src/load-config.ts'
 import { redisConnection } from './redis-options.ts'
 
 const base64Key32 = {

@@ -14,6 +14,7 @@ import {
   decodeDelegateMessage,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
+  STREAM_PATH,
   ProtocolError,
   type DelegateMessage,
   type Hello,
@@ -24,7 +25,6 @@ import type { DelegateDirectory } from './delegate-directory.ts'
 import type { DelegateLink, Dispatcher } from './dispatcher.ts'
 import type { TokenStore } from './token-store.ts'
 
-export const STREAM_PATH = '/api/v1/delegates/stream'
 const HELLO_TIMEOUT_MS = 10_000
 
 export interface GatewayOptions {

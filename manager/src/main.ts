@@ -2,7 +2,7 @@
 import { pino } from 'pino'
 import { installLastResort } from '../../common/src/last-resort.ts'
 import { loadManagerConfig } from './config.ts'
-import { logRedaction } from './log-redaction.ts'
+import { logRedaction } from '../../common/src/log-redaction.ts'
 import { startManager } from './manager.ts'
 
 let config

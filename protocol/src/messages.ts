@@ -17,6 +17,9 @@
 
 export const PROTOCOL_VERSION = 1
 
+/** Where delegates dial, on the manager's HTTP port. */
+export const STREAM_PATH = '/api/v1/delegates/stream'
+
 export const TaskType = {
   validateConnector: 'validate-connector',
   listImages: 'list-images',

@@ -12,7 +12,7 @@ import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateRe
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
 import { Http, type ProxyOptions } from './http.ts'
-import { normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from './normalize-url.ts'
+import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { redactUrl } from './redact.ts'
 import { RegistrySession, type Credentials } from './session.ts'
@@ -59,10 +59,10 @@ export class RegistryClient {
     try {
       return await this.#run(task, signal, opts)
     } catch (err) {
-      if (err instanceof RegistryError) throw err
-      // A bug, not a registry answer: keep the code stable and the cause for the log.
-      this.#log.error({ err }, 'registry task failed unexpectedly')
-      throw new RegistryError('PROTOCOL_ERROR', 'The registry task failed unexpectedly in the delegate: see the delegate log, and report it.', { cause: err })
+      if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+      // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
+      // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
+      throw err
     }
   }
 

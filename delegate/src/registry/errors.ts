@@ -3,36 +3,12 @@
  * message text. `cannotReach` marks network-level failures, so that the manager can give the
  * task to a delegate in another network (SPEC §4.5).
  */
+import { CANNOT_REACH_CODES, type RegistryErrorCode } from '../../../protocol/src/error-codes.ts'
 import type { WireFailure } from '../../../protocol/src/messages.ts'
 
-export const REGISTRY_ERROR_CODES = [
-  'INVALID_INPUT',
-  'DNS_NOT_FOUND',
-  'CONNECTION_REFUSED',
-  'TIMEOUT',
-  'TLS_UNTRUSTED',
-  'TLS_PROTOCOL_MISMATCH',
-  'NOT_A_REGISTRY',
-  'V1_ONLY',
-  'AUTH_REQUIRED',
-  'INVALID_CREDENTIALS',
-  'ACCESS_DENIED',
-  'NAME_UNKNOWN',
-  'CATALOG_UNSUPPORTED',
-  'RATE_LIMITED',
-  'SERVER_ERROR',
-  'PROTOCOL_ERROR',
-] as const
-export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number]
+export { REGISTRY_ERROR_CODES, type RegistryErrorCode } from '../../../protocol/src/error-codes.ts'
 
-/** Network-level: this delegate cannot reach the registry at all. */
-const CANNOT_REACH: ReadonlySet<RegistryErrorCode> = new Set([
-  'DNS_NOT_FOUND',
-  'CONNECTION_REFUSED',
-  'TIMEOUT',
-  'TLS_UNTRUSTED',
-  'TLS_PROTOCOL_MISMATCH',
-])
+const CANNOT_REACH = CANNOT_REACH_CODES as ReadonlySet<RegistryErrorCode>
 /** Worth another try later, perhaps elsewhere. Auth, name, input and protocol errors are not. */
 const RETRYABLE: ReadonlySet<RegistryErrorCode> = new Set([...CANNOT_REACH, 'RATE_LIMITED', 'SERVER_ERROR'])
 
@@ -83,10 +59,11 @@ export class RegistryError extends Error {
  */
 export function registryErrorsOf(body: unknown): unknown[] | undefined {
   if (typeof body !== 'object' || body === null) return undefined
-  const errors = (body as { errors?: unknown }).errors
+  const errors: unknown = (body as { errors?: unknown }).errors
   if (!Array.isArray(errors) || errors.length === 0) return undefined
-  return errors.slice(0, 5).map((e) => {
-    if (typeof e !== 'object' || e === null) return e
+  return (errors as unknown[]).slice(0, 5).map((e): unknown => {
+    // not the envelope's shape: a short text of it, never the whole (it may be huge)
+    if (typeof e !== 'object' || e === null) return String(e).slice(0, 500)
     const { code, message, detail } = e as { code?: unknown; message?: unknown; detail?: unknown }
     const out: Record<string, unknown> = {}
     if (typeof code === 'string') out.code = code

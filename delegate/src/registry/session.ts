@@ -15,7 +15,7 @@ import type { Logger } from 'pino'
 import { parseChallenges, pickChallenge, type Challenge } from './challenge.ts'
 import { RegistryError, registryErrorsOf } from './errors.ts'
 import type { Http, HttpResponse } from './http.ts'
-import type { NormalizedRegistry } from './normalize-url.ts'
+import type { NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { redactUrl } from './redact.ts'
 import { tokenKey, type TokenCache, type TokenKeyParts } from './token-cache.ts'
 

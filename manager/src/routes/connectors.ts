@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TaskType } from '../../../protocol/src/index.ts'
 import { ApiError } from '../api-error.ts'
-import type { AppContext } from '../app.ts'
+import type { AppContext } from '../app-context.ts'
 import type { ConnectorInput } from '../connector-store.ts'
 import { checkConnectorUrl } from '../registry-host.ts'
 import { connectorBody, idParams, runQuery, tagsQuery } from '../schemas.ts'

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { AppContext } from '../app.ts'
+import type { AppContext } from '../app-context.ts'
 import { idParams, tokenBody } from '../schemas.ts'
 
 const tags = ['delegates']

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
-import type { AppContext } from '../app.ts'
+import type { AppContext } from '../app-context.ts'
 
 const tags = ['operations']
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ApiError } from '../api-error.ts'
-import type { AppContext } from '../app.ts'
+import type { AppContext } from '../app-context.ts'
 import { idParams, secretBody } from '../schemas.ts'
 
 const tags = ['secrets']

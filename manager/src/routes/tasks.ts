@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { ApiError, notFound } from '../api-error.ts'
-import type { AppContext } from '../app.ts'
+import type { AppContext } from '../app-context.ts'
 import { normalizeSelectors } from '../connector-store.ts'
 import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
 import type { TaskRequest, TaskStatus } from '../tasks.ts'

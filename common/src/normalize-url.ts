@@ -9,7 +9,6 @@
  *   localhost:5000, 127.0.0.1:5000      ──▶ http://…   (loopback without a scheme means http)
  *   registry.example.com/team/          ──▶ https://registry.example.com, prefix "team/"
  */
-import { RegistryError } from './errors.ts'
 
 export const DOCKER_HUB_HOST = 'registry-1.docker.io'
 const DOCKER_HUB_ALIASES = new Set([
@@ -45,8 +44,17 @@ export function isLoopbackHost(hostname: string): boolean {
   return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h)
 }
 
-function invalid(message: string): RegistryError {
-  return new RegistryError('INVALID_INPUT', message)
+/**
+ * A registry URL or repository name that cannot be right, caught before any request. The
+ * delegate reports it as the task error INVALID_INPUT, the manager as a 400 naming the field.
+ */
+export class InvalidRegistryReference extends Error {
+  override name = 'InvalidRegistryReference'
+  readonly code = 'INVALID_INPUT'
+}
+
+function invalid(message: string): InvalidRegistryReference {
+  return new InvalidRegistryReference(message)
 }
 
 export function normalizeRegistryUrl(input: string): NormalizedRegistry {

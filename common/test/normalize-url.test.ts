@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normalizeRegistryUrl, normalizeRepository } from '../src/registry/normalize-url.ts'
-import { RegistryError } from '../src/registry/errors.ts'
+import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository } from '../src/normalize-url.ts'
 
 describe('normalizeRegistryUrl', () => {
   const hub = { url: 'https://registry-1.docker.io', origin: 'https://registry-1.docker.io', prefix: '', dockerHub: true }
@@ -44,9 +43,9 @@ describe('normalizeRegistryUrl', () => {
       } catch (e) {
         err = e
       }
-      expect(err).toBeInstanceOf(RegistryError)
-      expect((err as RegistryError).code).toBe('INVALID_INPUT')
-      expect((err as RegistryError).retryable).toBe(false)
+      expect(err).toBeInstanceOf(InvalidRegistryReference)
+      expect((err as InvalidRegistryReference).code).toBe('INVALID_INPUT')
+      expect((err as InvalidRegistryReference).message).toMatch(/^The (registry URL|repository)|^.+: /)
     },
   )
 })

@@ -1,0 +1,18 @@
+import type { Redis } from 'ioredis'
+import type { ConnectorStore } from './connector-store.ts'
+import type { DelegateDirectory } from './delegate-directory.ts'
+import type { SecretStore } from './secret-store.ts'
+import type { Tasks } from './tasks.ts'
+import type { TokenStore } from './token-store.ts'
+
+/** What the routes work with; built by manager.ts, handed to buildApp() and on to each route file. */
+export interface AppContext {
+  redis: Redis
+  connectors: ConnectorStore
+  secrets: SecretStore
+  tokens: TokenStore
+  tasks: Tasks
+  directory: DelegateDirectory
+  /** disconnects the delegates of a revoked token on this replica at once */
+  revokeToken: (tokenId: string) => void
+}
