@@ -8,17 +8,9 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { ManagerMessage, TaskResult, TaskResultMessage, TaskSpec, WireFailure } from '../../protocol/src/index.ts'
+import type { ManagerMessage, TaskResultMessage, TaskSpec, WireFailure } from '../../protocol/src/index.ts'
 import { selectDelegate, type Candidate, type UnreachableMark } from './select-delegate.ts'
-
-/** Failure codes the dispatcher itself produces (SPEC §5, last line). */
-export const DISPATCH_ERROR_CODES = ['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'] as const
-/**
- * Codes outside SPEC §5 that a task can still end with: a secret sealed under a key the manager
- * no longer has (secret-crypto.ts), a delegate refusing work while draining after every retry
- * (delegate.ts), and a bug (the message says which log to read).
- */
-export const OTHER_TASK_ERROR_CODES = ['SECRET_UNREADABLE', 'DELEGATE_BUSY', 'INTERNAL'] as const
+import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 
 export interface DelegateLink extends Candidate {
   tags: string[]
@@ -48,24 +40,6 @@ export interface DispatchTask {
   attempts: number
   spec: TaskSpec
 }
-
-export interface DelegateRef {
-  id: string
-  name: string
-}
-
-export type TaskError = {
-  code: string
-  message: string
-  status?: number
-  retryAfterMs?: number
-  registryErrors?: unknown[]
-  details?: unknown
-}
-
-export type TaskOutcome =
-  | { status: 'succeeded'; result: TaskResult; delegate: DelegateRef; attempts: number }
-  | { status: 'failed' | 'expired'; error: TaskError; delegate: DelegateRef | null; attempts: number }
 
 export interface DispatchHooks {
   /** one selection-log line, in order */

@@ -4,7 +4,7 @@
  * scrape rather than kept in step.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { TaskOutcome } from './dispatcher.ts'
+import type { TaskOutcome } from './task-outcome.ts'
 import type { TaskData } from './tasks.ts'
 
 export interface MetricsSources {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { DelegateRef } from './dispatcher.ts'
+import type { DelegateRef } from './task-outcome.ts'
 
 /** Where a task stands while it is not finished: kept in its BullMQ job's `progress` field. */
 export interface TaskProgress {

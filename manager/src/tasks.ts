@@ -9,8 +9,9 @@ import { EventEmitter } from 'node:events'
 import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { TaskResult, TaskType } from '../../protocol/src/index.ts'
-import type { DelegateRef, DispatchHooks, DispatchTask, TaskError, TaskOutcome } from './dispatcher.ts'
+import { isTaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
+import type { DispatchHooks, DispatchTask } from './dispatcher.ts'
+import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import { ProgressWriter, type TaskProgress } from './task-progress.ts'
 
@@ -217,7 +218,7 @@ export class Tasks {
       outcome = await this.#opts.dispatch(task, hooks)
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown }
-      const code = typeof e.code === 'string' ? e.code : 'INTERNAL'
+      const code = isTaskErrorCode(e.code) ? e.code : 'INTERNAL'
       hooks.log(`could not start: ${code}`)
       outcome = { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts }
       if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')

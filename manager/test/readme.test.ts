@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { REGISTRY_ERROR_CODES } from '../../delegate/src/registry/errors.ts'
+import { TASK_ERROR_CODES } from '../../protocol/src/index.ts'
 import { delegateEnv } from '../../delegate/src/config.ts'
 import { managerEnv } from '../src/config.ts'
-import { DISPATCH_ERROR_CODES, OTHER_TASK_ERROR_CODES } from '../src/dispatcher.ts'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
@@ -18,7 +17,7 @@ function firstColumn(heading: string): string[] {
 
 describe('README', () => {
   it('lists exactly the error codes the code produces', () => {
-    expect(firstColumn('Error codes').sort()).toEqual([...REGISTRY_ERROR_CODES, ...DISPATCH_ERROR_CODES, ...OTHER_TASK_ERROR_CODES].sort())
+    expect(firstColumn('Error codes').sort()).toEqual([...TASK_ERROR_CODES].sort())
   })
 
   it('documents every environment variable both processes read', () => {

@@ -1,3 +1,4 @@
+import { isTaskErrorCode } from './error-codes.ts'
 import { CloseCode, ProtocolError } from './errors.ts'
 import {
   TASK_TYPES,
@@ -78,9 +79,14 @@ function taskType(o: Obj, key: string, at: string): TaskType {
 
 function failure(v: unknown): WireFailure {
   const o = obj(v, 'error')
+  const code = str(o, 'code', 'error', 64)
+  const message = str(o, 'message', 'error', 8192)
+  // A code this side does not know (a newer peer) is kept as a bug report, not a reason to drop
+  // the connection: the task ends INTERNAL with the peer's code in the message.
+  const known = isTaskErrorCode(code)
   const f: WireFailure = {
-    code: str(o, 'code', 'error', 64),
-    message: str(o, 'message', 'error', 8192),
+    code: known ? code : 'INTERNAL',
+    message: known ? message : `unknown error code ${code}: ${message}`,
     retryable: bool(o, 'retryable', 'error'),
   }
   if (o.cannotReach !== undefined) f.cannotReach = bool(o, 'cannotReach', 'error')

@@ -15,6 +15,8 @@
  * attempt (a delegate the manager gave up on) can never end the task twice.
  */
 
+import type { TaskErrorCode } from './error-codes.ts'
+
 export const PROTOCOL_VERSION = 1
 
 /** Where delegates dial, on the manager's HTTP port. */
@@ -48,7 +50,7 @@ export interface TaskSpec {
 
 /** A failure as it travels: stable code, a message for humans, and whether to try again. */
 export interface WireFailure {
-  code: string
+  code: TaskErrorCode
   message: string
   retryable: boolean
   /** Network-level: this delegate cannot reach the registry at all (SPEC §4.5). */
