@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
+import { isPing, json, startFaultServer } from '../delegate/test/fault-server.ts'
 
 let manager: Proc & { url: string }
 let api: Api
@@ -159,6 +160,38 @@ describe('the delegate under a hostile manager', () => {
       wss.close()
       for (const ws of connections) ws.terminate()
       await delegate.stop('SIGTERM', 10_000)
+    }
+  })
+})
+
+describe('password references a connector may not use', () => {
+  it('a delegate never sends its own token, environment or /dev/zero to a registry: INVALID_INPUT before any read', async () => {
+    const seen: string[] = []
+    const registry = await startFaultServer((req, res, url) => {
+      if (req.headers.authorization) seen.push(req.headers.authorization)
+      if (isPing(url) && !req.headers.authorization) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="r"', 'docker-distribution-api-version': 'registry/2.0' })
+        return res.end()
+      }
+      return json(res, 200, {})
+    })
+    const token = await api.token()
+    const delegate = await spawnDelegate(manager.url, token, { name: 'refs-target', tags: ['refs'] })
+    try {
+      for (const passwordRef of ['env:DELEGATE_TOKEN', 'file:/proc/self/environ', 'file:/dev/zero', 'env:PATH']) {
+        const c = await api.ok('POST', '/api/v1/connectors', { name: 'steal', type: 'docker-registry', url: registry.url, username: 'u', passwordRef, delegateSelectors: ['refs'] })
+        const started = Date.now()
+        const task = await api.ok('POST', `/api/v1/connectors/${c.id}/validate?timeoutMs=20000`)
+        expect(task).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'INVALID_INPUT' } })
+        expect(task.error.message).toContain('DELEGATE_PASSWORD_REFS')
+        expect(Date.now() - started).toBeLessThan(5_000)
+      }
+      expect(seen).toEqual([])
+      expect(registry.requests).toEqual([])
+      expect(delegate.child.exitCode).toBe(null)
+    } finally {
+      await delegate.stop('SIGTERM', 10_000)
+      await registry.close()
     }
   })
 })

@@ -12,7 +12,7 @@ import {
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
-import { resolvePassword } from './resolve-password.ts'
+import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type PasswordRefPolicy } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
@@ -31,6 +31,8 @@ export interface DelegateOptions {
   log: Logger
   runner: TaskRunner
   env: Readonly<Record<string, string | undefined>>
+  /** DELEGATE_PASSWORD_REFS; default env:REGISTRY_PASSWORD_* */
+  passwordRefs?: Omit<PasswordRefPolicy, 'env'>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
 }
 
@@ -46,6 +48,7 @@ export class Delegate {
   readonly #log: Logger
   readonly #conn: ManagerConnection
   readonly #running = new Map<string, Running>()
+  readonly #passwordRefs: PasswordRefPolicy
   #heartbeat: NodeJS.Timeout | null = null
   #draining = false
   #delegateId: string | null = null
@@ -53,6 +56,10 @@ export class Delegate {
   constructor(opts: DelegateOptions) {
     this.#opts = opts
     this.#log = opts.log
+    this.#passwordRefs = {
+      ...(opts.passwordRefs ?? { patterns: parsePasswordRefs(DEFAULT_PASSWORD_REFS), spec: DEFAULT_PASSWORD_REFS, ownFiles: [] }),
+      env: opts.env,
+    }
     const connOpts: ConstructorParameters<typeof ManagerConnection>[0] = {
       urls: opts.managerUrls,
       token: opts.token,
@@ -167,7 +174,7 @@ export class Delegate {
     const started = Date.now()
     const done = (async () => {
       try {
-        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
+        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#passwordRefs, controller.signal) }
         const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
         this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })

@@ -28,6 +28,7 @@ const delegate = new Delegate({
   log,
   runner,
   env: config.env,
+  passwordRefs: config.passwordRefs,
   proxy: config.proxy,
 })
 delegate.start()

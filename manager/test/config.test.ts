@@ -84,6 +84,32 @@ describe('delegate configuration', () => {
     expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: join(dir, 'missing') })).toThrow(/DELEGATE_TOKEN_FILE cannot be read.*ENOENT/)
   })
 
+  it('allows env:REGISTRY_PASSWORD_* by default and takes DELEGATE_PASSWORD_REFS, refusing a malformed pattern by name', () => {
+    const c = loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x' })
+    expect(c.passwordRefs).toMatchObject({ spec: 'env:REGISTRY_PASSWORD_*', patterns: [{ kind: 'env-prefix', prefix: 'REGISTRY_PASSWORD_' }] })
+    const file = join(dir, 'token')
+    writeFileSync(file, 'rdt_from_file\n')
+    const d = loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: file, DELEGATE_PASSWORD_REFS: 'env:HARBOR_PW,file:/run/secrets/*' })
+    expect(d.passwordRefs).toEqual({
+      spec: 'env:HARBOR_PW,file:/run/secrets/*',
+      patterns: [{ kind: 'env', name: 'HARBOR_PW' }, { kind: 'file-dir', dir: '/run/secrets/' }],
+      ownFiles: [file],
+    })
+    expect(loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: '' }).passwordRefs.patterns).toEqual([])
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: 'file:/etc/shadow' })).toThrow(/^DELEGATE_PASSWORD_REFS has "file:\/etc\/shadow"/)
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: 'file:/proc/*' })).toThrow(/^DELEGATE_PASSWORD_REFS .*\/proc/)
+  })
+
+  it('refuses a name, tags or capacity the manager would refuse in hello', () => {
+    const ok = { ...base, DELEGATE_TOKEN: 'rdt_x' }
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_NAME: 'n'.repeat(254) })).toThrow(/^DELEGATE_NAME .*253/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_NAME: '  ' })).toThrow(/^DELEGATE_NAME/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_CAPACITY: '10001' })).toThrow(/^DELEGATE_CAPACITY .*10000/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_TAGS: Array.from({ length: 257 }, (_, i) => `t${i}`).join(',') })).toThrow(/^DELEGATE_TAGS .*256/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_TAGS: 't'.repeat(254) })).toThrow(/^DELEGATE_TAGS .*253/)
+    expect(loadDelegateConfig([], { ...ok, DELEGATE_NAME: 'n'.repeat(253), DELEGATE_CAPACITY: '10000' }).capacity).toBe(10_000)
+  })
+
   it('refuses a manager URL that is not http(s) or ws(s)', () => {
     expect(() => loadDelegateConfig([], { MANAGER_URL: 'ftp://x', DELEGATE_TOKEN: 't' })).toThrow(/^MANAGER_URL must use http\(s\) or ws\(s\)/)
   })

@@ -148,11 +148,26 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
     h('option', { value: '' }, secrets.length ? '— choose a secret —' : '— no secret yet —'),
     secrets.map((s) => h('option', { value: s.id, selected: s.id === v.passwordSecretId }, s.project ? `${s.name} (project ${s.project})` : s.name)),
   )
-  const ref = h('input', { name: 'passwordRef', placeholder: 'env:REGISTRY_PASSWORD or file:/run/secrets/registry', pattern: REF_PATTERN, value: v.passwordRef ?? '' })
+  const ref = h('input', { name: 'passwordRef', placeholder: 'env:REGISTRY_PASSWORD_HARBOR or file:/run/secrets/registry', pattern: REF_PATTERN, value: v.passwordRef ?? '' })
   const selectors = h('input', { name: 'delegateSelectors', placeholder: 'e.g. eu, docker (comma-separated)', value: (v.delegateSelectors ?? []).join(', ') })
   const project = h('input', { name: 'project', placeholder: 'empty: account level', value: v.project ?? '' })
   const secretField = field('Password secret', secretSelect, h('span', {}, 'Stored encrypted in the manager. ', h('a', { href: '#/access' }, 'Create a secret')))
-  const refField = field('Password reference', ref, 'Resolved by the delegate from its own environment or files; the password never reaches the manager.')
+  const refField = field(
+    'Password reference',
+    ref,
+    h(
+      'span',
+      {},
+      'Resolved by the delegate from its own environment or files; the password never reaches the manager. ',
+      'A delegate resolves only what its operator allows in ',
+      h('code', {}, 'DELEGATE_PASSWORD_REFS'),
+      ' (default ',
+      h('code', {}, 'env:REGISTRY_PASSWORD_*'),
+      '; e.g. ',
+      h('code', {}, 'env:REGISTRY_PASSWORD_*,file:/run/secrets/*'),
+      '); any other reference fails INVALID_INPUT.',
+    ),
+  )
   const status = h('div.status')
 
   const sync = () => {
