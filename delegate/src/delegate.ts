@@ -5,9 +5,12 @@
 import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
+  resultFrames,
   type ManagerMessage,
+  type ResultFrame,
   type TaskAssign,
   type TaskResult,
+  type TaskResultMessage,
   type TaskSpec,
   type WireFailure,
 } from '../../protocol/src/index.ts'
@@ -50,6 +53,8 @@ export class Delegate {
   readonly #running = new Map<string, Running>()
   readonly #passwordRefs: PasswordRefPolicy
   #heartbeat: NodeJS.Timeout | null = null
+  /** results that travel in chunks go one at a time (the manager holds one partial result per delegate) */
+  #streams: Promise<unknown> = Promise.resolve()
   #draining = false
   #delegateId: string | null = null
 
@@ -177,7 +182,7 @@ export class Delegate {
         const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#passwordRefs, controller.signal) }
         const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
-        this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
+        await this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
@@ -197,8 +202,34 @@ export class Delegate {
   }
 
   #fail(assign: TaskAssign, error: WireFailure): void {
-    this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
+    void this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
   }
+
+  /**
+   * Sends a task's answer fitted to what the manager accepts (protocol/src/encode-result.ts):
+   * in one frame, or as a stream of chunks queued behind any stream still being sent.
+   */
+  async #answer(message: TaskResultMessage): Promise<void> {
+    const frames = resultFrames(message)
+    const first = frames.next()
+    if (first.done) return
+    if (first.value.last) {
+      void this.#conn.sendFrames([first.value.text])
+      return
+    }
+    const stream = this.#streams.then(async () => {
+      const sent = await this.#conn.sendFrames(texts(first.value, frames))
+      if (!sent) this.#log.warn({ taskId: message.taskId, attemptId: message.attemptId }, 'manager connection lost while sending a result')
+    })
+    this.#streams = stream.catch(() => undefined)
+    await stream
+  }
+}
+
+/** The frames' texts, lazily: the first already taken, then the rest as they are made. */
+function* texts(first: ResultFrame, rest: Iterator<ResultFrame>): Generator<string> {
+  yield first.text
+  for (let r = rest.next(); !r.done; r = rest.next()) yield r.value.text
 }
 
 function toWireFailure(err: unknown): WireFailure {

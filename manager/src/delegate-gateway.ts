@@ -23,6 +23,7 @@ import {
 } from '../../protocol/src/index.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
 import type { DelegateLink, Dispatcher } from './dispatcher.ts'
+import { ResultAssembly } from './result-assembly.ts'
 import type { TokenStore } from './token-store.ts'
 
 const HELLO_TIMEOUT_MS = 10_000
@@ -51,6 +52,8 @@ interface Conn {
   tokenId: string
   link: DelegateLink | null
   alive: boolean
+  /** results arriving in chunks */
+  results: ResultAssembly
 }
 
 export class DelegateGateway {
@@ -83,8 +86,8 @@ export class DelegateGateway {
     })
     const { heartbeatIntervalMs } = this.#opts
     this.#timers.push(
-      setInterval(() => this.#checkSilence(), Math.min(1_000, heartbeatIntervalMs)),
-      setInterval(() => this.#ping(), Math.max(5_000, 2 * heartbeatIntervalMs)),
+      everyUnlessStalled(Math.min(1_000, heartbeatIntervalMs), () => this.#checkSilence()),
+      everyUnlessStalled(Math.max(5_000, 2 * heartbeatIntervalMs), () => this.#ping()),
       setInterval(() => void this.#checkTokens(), 5_000),
       setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.localDelegates()), 2_000),
     )
@@ -139,7 +142,7 @@ export class DelegateGateway {
   }
 
   #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
-    const conn: Conn = { ws, tokenId, link: null, alive: true }
+    const conn: Conn = { ws, tokenId, link: null, alive: true, results: new ResultAssembly() }
     this.#conns.add(conn)
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
     const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
@@ -154,6 +157,13 @@ export class DelegateGateway {
       try {
         onMessage(data, isBinary)
       } catch (err) {
+        if (err instanceof ProtocolError) {
+          // a frame that decodes but breaks the protocol's order or bounds (result chunks)
+          this.#opts.onDecodeFailure?.(err.message)
+          log.warn({ reason: err.message, closeCode: err.closeCode }, 'delegate frame refused')
+          close(ws, err.closeCode, err.message)
+          return
+        }
         // a bug in handling one frame ends that delegate's connection, not the manager
         log.error({ err }, 'delegate frame handling failed; closing its connection')
         close(ws, CloseCode.internalError, 'internal error')
@@ -181,7 +191,7 @@ export class DelegateGateway {
         if (link) log = log.child({ delegateId: link.id, delegate: link.name })
         return
       }
-      this.#handle(conn.link, message, log)
+      this.#handle(conn, conn.link, message, frameBytes(data), log)
     }
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer)
@@ -232,6 +242,8 @@ export class DelegateGateway {
       attempts: new Map(),
       relayed: new Map(),
       send: (message: ManagerMessage) => {
+        // a cancelled attempt's partial result is of no use any more
+        if (message.type === 'task.cancel') conn.results.drop(message.attemptId)
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
       },
     }
@@ -243,7 +255,7 @@ export class DelegateGateway {
     return link
   }
 
-  #handle(link: DelegateLink, message: DelegateMessage, log: Logger): void {
+  #handle(conn: Conn, link: DelegateLink, message: DelegateMessage, bytes: number, log: Logger): void {
     switch (message.type) {
       case 'hello':
         this.#closeLink(link, CloseCode.policyViolation, 'hello sent twice')
@@ -251,10 +263,16 @@ export class DelegateGateway {
       case 'heartbeat':
         this.#opts.dispatcher.heartbeat(link.id)
         return
-      case 'task.result':
+      case 'task.result.chunk':
         this.#opts.dispatcher.heartbeat(link.id)
-        if (!this.#opts.relay?.result(link, message)) this.#opts.dispatcher.onResult(link.id, message)
+        conn.results.chunk(message, bytes, holds(link, message.attemptId))
         return
+      case 'task.result': {
+        this.#opts.dispatcher.heartbeat(link.id)
+        const whole = conn.results.complete(message, holds(link, message.attemptId))
+        if (!this.#opts.relay?.result(link, whole)) this.#opts.dispatcher.onResult(link.id, whole)
+        return
+      }
       case 'drain':
         log.info('delegate draining: no new tasks for it')
         this.#opts.dispatcher.drain(link.id)
@@ -313,6 +331,34 @@ export class DelegateGateway {
     }
     for (const id of ids) if (!live.has(id)) this.revokeToken(id)
   }
+}
+
+/** A timer firing this late means this process was busy (e.g. storing a very large result). */
+const STALL_MS = 1_000
+
+/**
+ * `check` every `ms`, except right after this process itself stalled: timers run before the
+ * sockets are read, so the heartbeats and pongs that arrived meanwhile are still unread, and a
+ * delegate must not be dropped for the manager's own pause. The next round judges.
+ */
+function everyUnlessStalled(ms: number, check: () => void): NodeJS.Timeout {
+  let last = performance.now()
+  return setInterval(() => {
+    const now = performance.now()
+    const late = now - last - ms
+    last = now
+    if (late < STALL_MS) check()
+  }, ms)
+}
+
+/** Its own attempts, or those another replica handed it through us. */
+function holds(link: DelegateLink, attemptId: string): boolean {
+  return link.attempts.has(attemptId) || link.relayed.has(attemptId)
+}
+
+function frameBytes(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
+  return data.byteLength
 }
 
 /** Stable across reconnects, so that history and marks follow the delegate, not the socket. */

@@ -1,5 +1,5 @@
 /** JSON schemas of the REST API (SPEC §3): validation and the OpenAPI document come from these. */
-import { TASK_TYPES } from '../../protocol/src/index.ts'
+import { LIMITS, TASK_TYPES } from '../../protocol/src/index.ts'
 import { TASK_STATUSES } from './tasks.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const
@@ -25,7 +25,7 @@ export const connectorBody = {
     url: { type: 'string', minLength: 1, maxLength: 2048 },
     username: { type: 'string', minLength: 1, maxLength: 512 },
     passwordSecretId: id,
-    passwordRef: { type: 'string', minLength: 5, maxLength: 1024, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
+    passwordRef: { type: 'string', minLength: 5, maxLength: LIMITS.passwordRef, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
     delegateSelectors: selectors,
     project,
   },
@@ -35,7 +35,7 @@ export const secretBody = {
   type: 'object',
   required: ['name', 'value'],
   additionalProperties: false,
-  properties: { name, value: { type: 'string', minLength: 1, maxLength: 65536 }, project },
+  properties: { name, value: { type: 'string', minLength: 1, maxLength: LIMITS.password }, project },
 } as const
 
 export const tokenBody = {
@@ -52,7 +52,7 @@ export const taskBody = {
   properties: {
     type: { type: 'string', enum: TASK_TYPES },
     connectorId: id,
-    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    image: { type: 'string', minLength: 1, maxLength: LIMITS.image },
     delegateSelectors: selectors,
     timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
   },
@@ -79,7 +79,7 @@ export const tagsQuery = {
   required: ['image'],
   additionalProperties: false,
   properties: {
-    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    image: { type: 'string', minLength: 1, maxLength: LIMITS.image },
     timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
   },
 } as const

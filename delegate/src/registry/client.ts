@@ -105,7 +105,7 @@ export class RegistryClient {
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
         const images = registry.prefix ? list.entries.filter((e) => e.startsWith(registry.prefix)) : list.entries
-        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated }
+        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       case 'list-tags': {
@@ -122,7 +122,7 @@ export class RegistryClient {
           deadline: opts.deadline,
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
-        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated }
+        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       default: {

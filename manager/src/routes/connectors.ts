@@ -79,7 +79,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       failIfFailed(task)
       const result = task.result
       if (result?.type !== 'list-images') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
-      return { images: result.images, truncated: result.truncated, task: withoutResult(task) }
+      return { images: result.images, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
     },
   )
 
@@ -91,7 +91,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       failIfFailed(task)
       const result = task.result
       if (result?.type !== 'list-tags') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
-      return { image: result.image, tags: result.tags, truncated: result.truncated, task: withoutResult(task) }
+      return { image: result.image, tags: result.tags, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
     },
   )
 }
