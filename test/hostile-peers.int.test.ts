@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
-import { isPing, json, startFaultServer } from '../delegate/test/fault-server.ts'
+import { isPing, json, startFaultServer, type FaultServer, type Handler } from '../delegate/test/fault-server.ts'
 
 let manager: Proc & { url: string }
 let api: Api
@@ -193,5 +193,60 @@ describe('password references a connector may not use', () => {
       await delegate.stop('SIGTERM', 10_000)
       await registry.close()
     }
+  })
+})
+
+describe('registry answers past what the protocol carries', () => {
+  // one registry per behaviour: a long Retry-After pauses every request of the delegate to that host
+  const behaviours: Record<string, Handler> = {
+    forever: (_req, res) => json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }, { 'retry-after': '9'.repeat(400) }),
+    later: (_req, res) => json(res, 429, {}, { 'retry-after': '40' }),
+    weird: (_req, res) => {
+      res.writeHead(999, { 'docker-distribution-api-version': 'registry/2.0', 'x-long': 'h'.repeat(10_000) })
+      res.end('é'.repeat(20_000))
+    },
+    'long-tags': (_req, res) => json(res, 200, { name: 'x', tags: ['ok', 'x'.repeat(5_000), '\u001b[31mred'] }),
+    fine: (_req, res) => json(res, 200, { name: 'x', tags: ['1.0'] }),
+  }
+  const registries: FaultServer[] = []
+  const connectors: Record<string, string> = {}
+  let delegate: Proc
+  beforeAll(async () => {
+    delegate = await spawnDelegate(manager.url, await api.token(), { name: 'limits-target', tags: ['limits'] })
+    for (const [name, handler] of Object.entries(behaviours)) {
+      const registry = await startFaultServer((req, res, url) => (isPing(url) ? json(res, 200, {}) : handler(req, res, url)))
+      registries.push(registry)
+      connectors[name] = (await api.ok('POST', '/api/v1/connectors', { name, type: 'docker-registry', url: registry.url, delegateSelectors: ['limits'] })).id
+    }
+  })
+  afterAll(async () => {
+    await delegate?.stop('SIGTERM', 10_000)
+    for (const r of registries) await r.close()
+  })
+
+  const tagsOf = (behaviour: string, timeoutMs = 10_000) => api.call('GET', `/api/v1/connectors/${connectors[behaviour]}/tags?image=x&timeoutMs=${timeoutMs}`)
+
+  it('a Retry-After longer than the task has left ends it at once with RATE_LIMITED and retryAfterMs; the delegate stays connected', async () => {
+    for (const [behaviour, retryAfterMs] of [['forever', 2 ** 31 - 1], ['later', 40_000]] as const) {
+      const started = Date.now()
+      const res = await tagsOf(behaviour)
+      expect(res.status).toBe(502)
+      expect(res.body.error.code).toBe('RATE_LIMITED')
+      expect(res.body.task).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'RATE_LIMITED', retryAfterMs } })
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }
+    expect((await tagsOf('fine')).body.tags).toEqual(['1.0'])
+    expect(delegate.lines.filter((l) => l.includes('manager connection closed')).join('\n')).toBe('')
+  })
+
+  it('a 999 status, a huge body and a tag longer than the decoder allows cost the delegate nothing', async () => {
+    const weird = await tagsOf('weird')
+    // a status past 599 is a server error, reported without the status the wire cannot carry
+    expect(weird.body.task).toMatchObject({ status: 'failed', error: { code: 'SERVER_ERROR', message: expect.stringContaining('999') } })
+    expect(weird.body.task.error.status).toBeUndefined()
+    const long = await tagsOf('long-tags')
+    expect(long.body).toMatchObject({ tags: ['ok'], skipped: 2, truncated: false, task: { attempts: 1 } })
+    expect(delegate.lines.filter((l) => l.includes('manager connection closed')).join('\n')).toBe('')
+    expect(manager.lines.filter((l) => l.includes('limits-target') && /frame refused|disconnected/.test(l)).join('\n')).toBe('')
   })
 })
