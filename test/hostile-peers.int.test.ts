@@ -9,6 +9,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { isPing, json, startFaultServer, type FaultServer, type Handler } from '../delegate/test/fault-server.ts'
+import { rawWebSocket } from './raw-ws.ts'
 
 let manager: Proc & { url: string }
 let api: Api
@@ -248,5 +249,42 @@ describe('registry answers past what the protocol carries', () => {
     expect(long.body).toMatchObject({ tags: ['ok'], skipped: 2, truncated: false, task: { attempts: 1 } })
     expect(delegate.lines.filter((l) => l.includes('manager connection closed')).join('\n')).toBe('')
     expect(manager.lines.filter((l) => l.includes('limits-target') && /frame refused|disconnected/.test(l)).join('\n')).toBe('')
+  })
+})
+
+describe('revoked tokens', () => {
+  it('a peer that never answers the close is cut within 5 s, out of dispatch at once, and its frames after revocation are ignored', async () => {
+    const registry = await startFaultServer((_req, res, url) => (isPing(url) ? json(res, 200, {}) : json(res, 200, { name: 'app', tags: ['genuine'] })))
+    const token = await api.ok('POST', '/api/v1/delegate-tokens', { name: 'to-revoke' })
+    const peer = await rawWebSocket(port, '/api/v1/delegates/stream', { Authorization: `Bearer ${token.token}` })
+    let honest: Proc | undefined
+    try {
+      peer.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'deaf', tags: ['revoke'], capacity: 1, version: 'v' }))
+      await peer.next(/"welcome"/)
+      const c = await api.ok('POST', '/api/v1/connectors', { name: 'revoke', type: 'docker-registry', url: registry.url, delegateSelectors: ['revoke'] })
+      const task = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id, image: 'app', timeoutMs: 30_000 })
+      const assign = JSON.parse(await peer.next(/"task.assign"/)) as { taskId: string; attemptId: string }
+      expect(assign.taskId).toBe(task.id)
+
+      const revokedAt = Date.now()
+      expect((await api.call('DELETE', `/api/v1/delegate-tokens/${token.id}`)).status).toBe(204)
+      // out of dispatch at once: the task is back to waiting, no longer on "deaf"
+      const waiting = await api.ok('GET', `/api/v1/tasks/${task.id}`)
+      expect(waiting.status).toBe('queued')
+      expect(waiting.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/deaf lost .*revoked/)
+      // a forged answer after revocation changes nothing
+      peer.send(JSON.stringify({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result: { type: 'list-tags', image: 'app', tags: ['forged'], truncated: false } } }))
+      await peer.ended
+      expect(Date.now() - revokedAt).toBeLessThan(5_000)
+      expect(peer.closes).toEqual([4001])
+
+      honest = await spawnDelegate(manager.url, await api.token(), { name: 'honest', tags: ['revoke'] })
+      const done = await api.ok('GET', `/api/v1/tasks/${task.id}?waitMs=20000`)
+      expect(done).toMatchObject({ status: 'succeeded', delegate: { name: 'honest' }, result: { tags: ['genuine'] } })
+    } finally {
+      peer.socket.destroy()
+      await honest?.stop('SIGTERM', 10_000)
+      await registry.close()
+    }
   })
 })

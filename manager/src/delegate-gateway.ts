@@ -27,6 +27,10 @@ import { ResultAssembly } from './result-assembly.ts'
 import type { TokenStore } from './token-store.ts'
 
 const HELLO_TIMEOUT_MS = 10_000
+/** How often this replica asks Redis whether its sockets' tokens still exist (revocation on another replica). */
+const TOKEN_CHECK_MS = 2_000
+/** A revoked socket gets this long to answer our close frame; then it is cut (SPEC §7: closed within 5 s). */
+const REVOKE_GRACE_MS = 1_000
 
 export interface GatewayOptions {
   server: Server
@@ -54,6 +58,8 @@ interface Conn {
   alive: boolean
   /** results arriving in chunks */
   results: ResultAssembly
+  /** its token was revoked: every frame from now on is ignored */
+  revoked: boolean
 }
 
 export class DelegateGateway {
@@ -88,16 +94,29 @@ export class DelegateGateway {
     this.#timers.push(
       everyUnlessStalled(Math.min(1_000, heartbeatIntervalMs), () => this.#checkSilence()),
       everyUnlessStalled(Math.max(5_000, 2 * heartbeatIntervalMs), () => this.#ping()),
-      setInterval(() => void this.#checkTokens(), 5_000),
+      setInterval(() => void this.#checkTokens(), TOKEN_CHECK_MS),
       setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.localDelegates()), 2_000),
     )
     for (const t of this.#timers) t.unref()
   }
 
-  /** Disconnects every delegate that uses this token (revocation). */
+  /**
+   * Disconnects every delegate that uses this token (revocation): out of dispatch at once (its
+   * tasks run elsewhere), its frames ignored from now on, its socket closed with 4001 and cut
+   * after a short grace even if the peer never answers the close.
+   */
   revokeToken(tokenId: string): void {
     for (const conn of this.#conns) {
-      if (conn.tokenId === tokenId) close(conn.ws, CloseCode.tokenRevoked, 'delegate token revoked')
+      if (conn.tokenId !== tokenId || conn.revoked) continue
+      conn.revoked = true
+      const link = conn.link
+      conn.link = null
+      if (link && this.#opts.dispatcher.delegates.get(link.id) === link) {
+        this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate token revoked; disconnecting it')
+        this.#drop(link, 'its token was revoked')
+      }
+      close(conn.ws, CloseCode.tokenRevoked, 'delegate token revoked')
+      setTimeout(() => conn.ws.terminate(), REVOKE_GRACE_MS).unref()
     }
   }
 
@@ -142,7 +161,7 @@ export class DelegateGateway {
   }
 
   #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
-    const conn: Conn = { ws, tokenId, link: null, alive: true, results: new ResultAssembly() }
+    const conn: Conn = { ws, tokenId, link: null, alive: true, results: new ResultAssembly(), revoked: false }
     this.#conns.add(conn)
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
     const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
@@ -154,6 +173,7 @@ export class DelegateGateway {
       log.warn({ err }, 'delegate socket error')
     })
     ws.on('message', (data, isBinary) => {
+      if (conn.revoked) return
       try {
         onMessage(data, isBinary)
       } catch (err) {

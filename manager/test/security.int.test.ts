@@ -11,6 +11,7 @@ import { PROTOCOL_VERSION, type TaskResult, type TaskSpec } from '../../protocol
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 import { Prng } from '../../test/prng.ts'
+import { rawWebSocket } from '../../test/raw-ws.ts'
 import { scriptedRegistry } from '../../test/scripted-runner.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
@@ -132,8 +133,16 @@ describe('token revocation', () => {
     const created = await one.api.ok('POST', '/api/v1/delegate-tokens', { name: 'elsewhere' })
     const raw = await rawDelegate(created.token, 'on-other-replica', other.url)
     const closed = closeCode(raw)
+    // and one that never answers a close frame
+    const deaf = await rawWebSocket(Number(new URL(other.url).port), '/api/v1/delegates/stream', { Authorization: `Bearer ${created.token}` })
+    deaf.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'deaf-on-other-replica', tags: [], capacity: 1, version: 'v' }))
+    await deaf.next(/"welcome"/)
+    const revokedAt = Date.now()
     await one.api.ok('DELETE', `/api/v1/delegate-tokens/${created.id}`)
     expect(await closed).toBe(4001)
+    await deaf.ended
+    expect(Date.now() - revokedAt).toBeLessThan(5_000)
+    expect(deaf.closes).toEqual([4001])
     expect((await upgrade({ authorization: `Bearer ${created.token}` }, other.url)).status).toBe(401)
   })
 })
