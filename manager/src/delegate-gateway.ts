@@ -54,6 +54,8 @@ export interface GatewayOptions {
 interface Conn {
   ws: WebSocket
   tokenId: string
+  /** the token may connect only as this delegate name (null: any) */
+  boundName: string | null
   link: DelegateLink | null
   alive: boolean
   /** results arriving in chunks */
@@ -147,8 +149,8 @@ export class DelegateGateway {
     if (this.#closing) return reject(socket, 503, 'Service Unavailable')
     const auth = req.headers.authorization ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : ''
-    const tokenId = token ? await this.#opts.tokens.verify(token) : null
-    if (tokenId === null) {
+    const verified = token ? await this.#opts.tokens.verify(token) : null
+    if (verified === null) {
       this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'delegate connection refused: missing or invalid token')
       return reject(socket, 401, 'Unauthorized')
     }
@@ -156,12 +158,12 @@ export class DelegateGateway {
     if (socket.destroyed) return
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       onUpgraded()
-      this.#accept(ws, tokenId, req)
+      this.#accept(ws, verified.id, verified.delegateName, req)
     })
   }
 
-  #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
-    const conn: Conn = { ws, tokenId, link: null, alive: true, results: new ResultAssembly(), revoked: false }
+  #accept(ws: WebSocket, tokenId: string, boundName: string | null, req: IncomingMessage): void {
+    const conn: Conn = { ws, tokenId, boundName, link: null, alive: true, results: new ResultAssembly(), revoked: false }
     this.#conns.add(conn)
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
     const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
@@ -236,7 +238,17 @@ export class DelegateGateway {
       return null
     }
     const id = delegateIdOf(name)
+    if (conn.boundName !== null && delegateIdOf(conn.boundName) !== id) {
+      this.#opts.log.warn({ delegate: name, boundTo: conn.boundName }, 'delegate refused: its token is bound to another name')
+      close(ws, CloseCode.policyViolation, `this token is bound to delegate ${conn.boundName}: set DELEGATE_NAME=${conn.boundName}, or use a token for ${name}`)
+      return null
+    }
     const previous = [...this.#conns].find((c) => c !== conn && c.link?.id === id)
+    if (previous && !mayReplace(conn, previous, id)) {
+      this.#opts.log.warn({ delegateId: id, delegate: name }, 'delegate refused: its name is held by a connection with another token')
+      close(ws, CloseCode.policyViolation, `delegate name ${name} is in use by a connection with another token: pick another DELEGATE_NAME, or wait for that one to go`)
+      return null
+    }
     if (previous) {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
       this.#opts.dispatcher.removeDelegate(id, 'replaced by a new connection')
@@ -369,6 +381,15 @@ function everyUnlessStalled(ms: number, check: () => void): NodeJS.Timeout {
     last = now
     if (late < STALL_MS) check()
   }, ms)
+}
+
+/**
+ * Who may take over a name that is connected (README security model): the same token (a
+ * delegate restarting before its old socket timed out) or a token bound to that name. Anyone
+ * else waits until the name is free, so no token can kick off another token's delegate.
+ */
+function mayReplace(next: Conn, previous: Conn, id: string): boolean {
+  return next.tokenId === previous.tokenId || (next.boundName !== null && delegateIdOf(next.boundName) === id)
 }
 
 /** Its own attempts, or those another replica handed it through us. */

@@ -42,7 +42,11 @@ export const tokenBody = {
   type: 'object',
   required: ['name'],
   additionalProperties: false,
-  properties: { name },
+  properties: {
+    name,
+    // as a delegate's hello carries it (DELEGATE_NAME)
+    delegateName: { type: 'string', minLength: 1, maxLength: LIMITS.name, pattern: '\\S' },
+  },
 } as const
 
 export const taskBody = {

@@ -219,6 +219,16 @@ describe('web console', () => {
     await row.waitFor({ state: 'detached' })
     const left = await m.api.ok<{ tokens: { name: string }[] }>('GET', '/api/v1/delegate-tokens')
     expect(left.tokens.map((t) => t.name)).not.toContain('eu-west')
+
+    // bound to one delegate name: the snippets use it, the list shows it
+    await page.click('.reveal button', { timeout: 5_000 }).catch(() => undefined)
+    await page.fill('#token-form input[name=name]', 'bound')
+    await page.fill('#token-form input[name=delegateName]', 'eu-west-7')
+    await page.click('#token-form button[type=submit]')
+    await page.locator('#new-token').waitFor()
+    expect(await page.locator('.reveal').textContent()).toContain('Bound to the delegate name eu-west-7')
+    expect(await page.locator('.reveal pre').first().textContent()).toContain('DELEGATE_NAME=eu-west-7')
+    expect(await page.locator('tr[data-name="bound"]').textContent()).toContain('eu-west-7')
   })
 
   it('raised no script error on any page', () => {
