@@ -12,6 +12,7 @@ import { buildProgram } from '../cli/program.ts'
 import { freePort } from './containers.ts'
 import { root, startTestDelegate, startTestManager, type TestManager } from './harness.ts'
 import { seedRepository } from './seed-registry.ts'
+import { isPing, json, startFaultServer } from '../delegate/test/fault-server.ts'
 
 interface Run {
   code: number | null
@@ -177,6 +178,35 @@ describe('delegatectl', () => {
     expect((await ctl(['tokens', 'ls'])).stdout).toMatch(/cli-bound\s+cli-east-1\s/)
     expect(await ctl(['tokens', 'revoke', 'cli-west'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^revoked token cli-west/) })
     expect(JSON.parse((await ctl(['tokens', 'ls', '--json'])).stdout).tokens.map((t: { name: string }) => t.name)).not.toContain('cli-west')
+  })
+
+  it('prints no control character a registry or a peer sent, and says how many tags it left out', async () => {
+    const registry = await startFaultServer((_req, res, url) => {
+      if (isPing(url)) return json(res, 200, {})
+      // a registry whose tags and error messages carry escape sequences
+      if (url.pathname.includes('broken')) return json(res, 400, { errors: [{ code: 'X\u001b]0;pwned\u0007', message: 'm' }] })
+      return json(res, 200, { name: 'x', tags: ['1.0', '\u001b[2J\u001b[Hfake', 'a\u009b31m'] })
+    })
+    try {
+      await ctl(['connectors', 'create', '--name', 'evil\u001b[31mred\u202e', '--url', registry.url, '--selector', 'docker'])
+      const outputs = [
+        await ctl(['connectors', 'ls']),
+        await ctl(['connectors', 'ls', '--json']),
+        await ctl(['tags', 'evil\u001b[31mred\u202e', 'team/x']),
+        await ctl(['tags', 'evil\u001b[31mred\u202e', 'team/broken']),
+        await ctl(['tasks', 'ls']),
+      ]
+      for (const o of outputs) expect(o.stdout + o.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/)
+      expect(outputs[0]!.stdout).toContain('evil\\x1b[31mred\\u202e')
+      expect(JSON.parse(outputs[1]!.stdout).connectors.map((c: { name: string }) => c.name)).toContain('evil\u001b[31mred\u202e')
+      expect(outputs[2]).toMatchObject({ code: 0, stdout: '1.0\n' })
+      expect(outputs[2]!.stderr).toMatch(/2 tags that do not fit the distribution grammar/)
+      expect(outputs[3]!.code).toBe(1)
+      expect(outputs[3]!.stderr).toContain('\\x1b]0;pwned\\x07')
+    } finally {
+      await ctl(['connectors', 'rm', 'evil\u001b[31mred\u202e'])
+      await registry.close()
+    }
   })
 
   it('answers --help on every command with exit 0', async () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Delegate } from '../../delegate/src/delegate.ts'
 import { root, startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 import { seedRepository } from '../../test/seed-registry.ts'
+import { isPing, json, startFaultServer } from '../../delegate/test/fault-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(root, 'test-results', 'console')
@@ -93,7 +94,8 @@ describe('web console', () => {
     const row = page.locator('tbody.connector[data-name="local registry"]')
     await row.waitFor()
     await row.locator('[data-action=validate]').click()
-    const result = row.locator('.validation [data-status]')
+    // the final answer, not the progress badge shown while the task waits or runs
+    const result = row.locator('.validation > [data-status]')
     await result.waitFor()
     expect(await result.getAttribute('data-status')).toBe('succeeded')
     expect(await result.textContent()).toContain('eu-west-1')
@@ -159,6 +161,28 @@ describe('web console', () => {
     expect(seen.scrolled.length).toBeLessThan(60)
     const matching = Array.from({ length: 10_000 }, (_, i) => `v${i}`).filter((t) => t.includes('999')).length
     expect(seen.count).toBe(`${matching} of 10,000 tags`)
+  })
+
+  it('shows how many tags a registry listed outside the grammar, and no control character from names or messages', async () => {
+    const registry = await startFaultServer((_req, res, url) =>
+      isPing(url) ? json(res, 200, {}) : json(res, 200, { name: 'x', tags: ['1.0', '\u001b[31mred', 'ok\u202etxt.exe'] }),
+    )
+    try {
+      const name = 'evil\u202eexe.gpj\u001b[2J'
+      const c = await m.api.ok('POST', '/api/v1/connectors', { name, type: 'docker-registry', url: registry.url, delegateSelectors: ['docker'] })
+      await go(`#/connectors/${c.id}`)
+      await page.fill('#tags-form input[name=image]', 'team/x')
+      await page.click('#tags-form button[type=submit]')
+      const note = page.locator('.skipped')
+      await note.waitFor()
+      expect(await note.textContent()).toContain('2 tags that do not fit the distribution grammar')
+      await page.locator('.tags .count', { hasText: '1 tags' }).waitFor()
+      const text = await page.locator('main').textContent()
+      expect(text).toContain('evil\\u202eexe.gpj\\x1b[2J')
+      expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/)
+    } finally {
+      await registry.close()
+    }
   })
 
   it('updates the selection log of a waiting task until a delegate takes it', async () => {

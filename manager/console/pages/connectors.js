@@ -117,6 +117,12 @@ function progress(task) {
   return h('div.progress', {}, h('span.spinner', { 'aria-hidden': 'true' }), statusBadge(task.status), ' ', last ?? 'waiting for the dispatcher…', ' ', taskLink(task, 'selection log'))
 }
 
+/** Names or tags a registry listed outside the distribution grammar, left out by the delegate. */
+export function skippedNote(skipped, what) {
+  if (!skipped) return null
+  return h('div.warn.skipped', {}, `The registry listed ${skipped.toLocaleString('en')} ${what} that do not fit the distribution grammar (control characters, escape sequences, too long); they are left out.`)
+}
+
 function taskLink(task, text = 'task') {
   return h('a.task-link', { href: `#/tasks/${encodeURIComponent(task.id)}` }, text)
 }
@@ -301,7 +307,11 @@ export async function connectorPage(root, { params, signal }) {
     try {
       const task = await runTask({ type: 'list-images', connectorId: c.id }, { signal, onUpdate: (t) => replace(imagesStatus, progress(t)) })
       if (task.status === 'succeeded') {
-        replace(imagesStatus, task.result.truncated ? h('div.warn', {}, 'The registry stopped the listing early: this list is incomplete.') : null)
+        replace(
+          imagesStatus,
+          task.result.truncated ? h('div.warn', {}, 'The registry stopped the listing early: this list is incomplete.') : null,
+          skippedNote(task.result.skipped, 'repository names'),
+        )
         images.setItems(task.result.images)
       } else replace(imagesStatus, errorBox(task.error ?? { code: 'EXPIRED', message: task.status }, taskLink(task, 'selection log')))
     } catch (err) {
@@ -331,7 +341,7 @@ export async function connectorPage(root, { params, signal }) {
     try {
       const task = await runTask({ type: 'list-tags', connectorId: c.id, image }, { signal, onUpdate: (t) => replace(tagsStatus, progress(t)) })
       if (task.status === 'succeeded') {
-        replace(tagsStatus, task.result.truncated ? h('div.warn', {}, 'A guard stopped the listing: these are the tags read so far.') : null)
+        replace(tagsStatus, task.result.truncated ? h('div.warn', {}, 'A guard stopped the listing: these are the tags read so far.') : null, skippedNote(task.result.skipped, 'tags'))
         tags.setItems(task.result.tags)
       } else replace(tagsStatus, errorBox(task.error ?? { code: 'EXPIRED', message: task.status }, taskLink(task, 'selection log')))
     } catch (err) {
