@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { ANY_CONTROL } from '../../test/controls.ts'
 import { printable, printableInLine, printableJson } from '../printable.ts'
 import { table } from '../table.ts'
 
@@ -6,8 +7,6 @@ import { table } from '../table.ts'
 const CONTROLS = [...Array(0x20).keys(), 0x7f, ...Array.from({ length: 0x20 }, (_, i) => 0x80 + i), 0x061c, 0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]
   .filter((n) => n !== 0x09 && n !== 0x0a)
   .map((n) => String.fromCharCode(n))
-// eslint-disable-next-line no-control-regex -- looking for control characters is the point
-const ANY_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
 
 describe('printable', () => {
   it('shows every control character as an escape, keeping lines and tabs', () => {
