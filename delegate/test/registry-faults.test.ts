@@ -208,6 +208,18 @@ describe('answers that are wrong', () => {
     expect(await run(client().client, images(s.url))).toEqual({ type: 'list-images', images: ['ok_name/sub-part.v2', 'team/app'], truncated: false, skipped: 4 })
   })
 
+  it('a body far larger than its endpoint warrants (/v2/, /v1/_ping, the token realm) is PROTOCOL_ERROR, never a crash', async () => {
+    const huge = `{"x":"${'a'.repeat(2 * 1024 * 1024)}"}`
+    const pingTooBig = await server((_req, res, url) => (url.pathname === '/v2/' ? json(res, 200, huge) : json(res, 404, huge)))
+    expect((await failure(client().client, validate(pingTooBig.url))).code).toBe('PROTOCOL_ERROR')
+    const v1TooBig = await server((_req, res, url) => (url.pathname === '/v1/_ping' ? json(res, 200, huge) : json(res, 404, {})))
+    expect((await failure(client().client, validate(v1TooBig.url))).code).toBe('PROTOCOL_ERROR')
+    const realmTooBig = await server((_req, res, url) =>
+      url.pathname === '/token' ? json(res, 200, huge) : json(res, 401, {}, { 'www-authenticate': `Bearer realm="http://${_req.headers.host}/token",service="s"` }),
+    )
+    expect((await failure(client().client, validate(realmTooBig.url))).code).toBe('PROTOCOL_ERROR')
+  })
+
   it('a gzip body is read', async () => {
     const s = await server((req, res, url) => {
       if (isPing(url)) return json(res, 200, {})

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
-import { Http, type ProxyOptions } from './http.ts'
+import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { redactUrl } from './redact.ts'
@@ -60,6 +60,11 @@ export class RegistryClient {
       return await this.#run(task, signal, opts)
     } catch (err) {
       if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+      // Listing turns an oversized page into `truncated`; anywhere else (/v2/, /v1/_ping, a token
+      // realm) a body that large means this is not the registry it claims to be.
+      if (err instanceof BodyTooLargeError) {
+        throw new RegistryError('PROTOCOL_ERROR', `The registry answered with a body far larger than that request warrants (${err.message}): check that the URL points at a registry.`)
+      }
       // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
       // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
       throw err
