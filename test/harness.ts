@@ -210,6 +210,7 @@ export async function spawnManager(config: ManagerConfig): Promise<Proc & { url:
     MANAGER_QUEUE_PREFIX: config.queuePrefix,
     MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
     MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
+    MANAGER_UNREACHABLE_MARK_MS: String(config.unreachableMarkMs),
     LOG_LEVEL: 'info',
   })
   await proc.waitForLine(/manager listening/)

@@ -107,7 +107,13 @@ export async function rawWebSocket(port: number, path: string, headers: Record<s
   })
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()))
   socket.write(upgradeRequest(`127.0.0.1:${port}`, path, headers))
-  if (!(await Promise.race([upgradedP, ended.then(() => false)]))) throw new Error('upgrade refused')
+  const giveUp = setTimeout(() => socket.destroy(), 10_000)
+  const ok = await Promise.race([upgradedP, ended.then(() => false)])
+  clearTimeout(giveUp)
+  if (!ok) {
+    socket.destroy()
+    throw new Error('upgrade refused')
+  }
   return {
     socket,
     messages,
