@@ -17,7 +17,7 @@ export interface RegistryProfile {
     realmHost: string | null
     /** The `service` the token realm is asked for. */
     service: string | null
-    /** An anonymous client may pull (tested on a repository of the catalog when it can be read). */
+    /** Anonymous clients are let in at `/v2/` (through the token flow): public repositories can be pulled without credentials. */
     anonymousPull: boolean | null
   }
   /** `GET /v2/_catalog` with the connector's credentials. */
