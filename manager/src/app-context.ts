@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { ConnectorStore } from './connector-store.ts'
 import type { DelegateDirectory } from './delegate-directory.ts'
+import type { Monitoring } from './monitoring.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { Tasks } from './tasks.ts'
 import type { TokenStore } from './token-store.ts'
@@ -13,6 +14,8 @@ export interface AppContext {
   tokens: TokenStore
   tasks: Tasks
   directory: DelegateDirectory
+  /** connector health, alerts and the console's activity (SPEC §8) */
+  monitoring: Monitoring
   /** disconnects the delegates of a revoked token on this replica at once */
   revokeToken: (tokenId: string) => void
 }

@@ -9,6 +9,7 @@ import { DelegateGateway } from './delegate-gateway.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
 import { createMetrics } from './metrics.ts'
+import { Monitoring } from './monitoring.ts'
 import { addCredentials, prepareTask } from './prepare-task.ts'
 import { VERSION } from '../../common/src/version.ts'
 import { redisKeys } from './redis-keys.ts'
@@ -56,7 +57,10 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     concurrency: config.workerConcurrency,
     prepare: (data, attempts) => prepareTask(data, attempts, { connectors, secrets }),
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
-    onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
+    onOutcome: (data, outcome) => {
+      metrics.onOutcome(data, outcome)
+      monitoring.onOutcome(data, outcome)
+    },
   })
   const metrics = createMetrics({
     depth: () => tasks.depth(),
@@ -64,6 +68,20 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     waitingBySelectors: () => dispatcher.waitingBySelectors(),
     replica: replicaId,
     version: VERSION,
+  })
+  const monitoring = new Monitoring({
+    connection,
+    redis,
+    keys,
+    prefix: config.queuePrefix,
+    log,
+    connectors,
+    directory,
+    metrics: metrics.registry,
+    createTask: (request, selectors) => tasks.create(request, selectors),
+    webhookUrl: config.alertWebhookUrl,
+    webhookSecret: config.alertWebhookSecret,
+    watchIntervalMs: config.watchIntervalMs,
   })
 
   const bus = new ReplicaBus({
@@ -81,7 +99,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   const app = buildApp({
     apiKey: config.apiKey,
     log,
-    ctx: { redis, connectors, secrets, tokens, tasks, directory, revokeToken: (id) => gateway?.revokeToken(id) },
+    ctx: { redis, connectors, secrets, tokens, tasks, directory, monitoring, revokeToken: (id) => gateway?.revokeToken(id) },
     metrics: metrics.registry,
   })
   await app.ready()
@@ -100,6 +118,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   gateway.start()
   await bus.start()
   await tasks.start()
+  await monitoring.start()
   const address = await app.listen({ host: config.host, port: config.port })
   log.info({ address, version: VERSION }, 'manager listening')
 
@@ -108,6 +127,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     (closing ??= (async () => {
       log.info('manager closing')
       await tasks.close(true)
+      await monitoring.close()
       dispatcher.close()
       await bus.close()
       await gateway.close()

@@ -12,6 +12,13 @@ export function redisKeys(prefix: string) {
     unreachable: `${prefix}:unreachable`,
     replicas: `${prefix}:replicas`,
     replicaChannel: (replicaId: string) => `${prefix}:replica:${replicaId}`,
+    healthChecks: (connectorId: string) => `${prefix}:health:${connectorId}`,
+    healthState: `${prefix}:health-state`,
+    healthSeen: (taskId: string) => `${prefix}:health-seen:${taskId}`,
+    selectorLevels: `${prefix}:selector-levels`,
+    alertOutbox: `${prefix}:alert-outbox`,
+    taskStats: (minute: number) => `${prefix}:stats:tasks:${minute}`,
+    delegateStats: (minute: number) => `${prefix}:stats:delegates:${minute}`,
   } as const
 }
 export type RedisKeys = ReturnType<typeof redisKeys>
