@@ -288,7 +288,7 @@ describe('web console', () => {
     await page.locator('.tasks-chart rect.bar >> nth=0').waitFor({ state: 'attached' })
     await page.locator('.percentiles-chart g.line.p50 path').waitFor({ state: 'attached' })
     expect(await page.locator('.tasks-chart figcaption').textContent()).toMatch(/^\d+ tasks ended in the last hour$/)
-    const rows = await page.locator('table.window tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.series))
+    const rows = await page.locator('table.window tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-series')))
     expect(rows).toEqual(expect.arrayContaining(['validate-connector|succeeded', 'validate-connector|failed']))
     await page.locator('.delegate-chart[data-name="eu-west-1"] g.line.load-avg path').waitFor({ state: 'attached' })
     expect(await page.locator('.delegate-chart[data-name="eu-west-1"] h3').textContent()).toContain('capacity 4')
