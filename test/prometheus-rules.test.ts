@@ -23,8 +23,8 @@ async function promtool(...args: string[]): Promise<string> {
     return stdout + stderr
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string }
-    if (e.code === 'ENOENT') throw new Error(`promtool is missing: install Debian's "prometheus" package (apt-get install -y prometheus), or set PROMTOOL_PATH.`)
-    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`)
+    if (e.code === 'ENOENT') throw new Error(`promtool is missing: install Debian's "prometheus" package (apt-get install -y prometheus), or set PROMTOOL_PATH.`, { cause: err })
+    throw new Error(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err })
   }
 }
 
