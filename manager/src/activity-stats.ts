@@ -46,18 +46,24 @@ export interface DelegateLoad {
 
 export interface DelegateStats {
   minutes: string[]
+  /** Delegates seen in the window; `delegates` holds the busiest `limit` of them. */
+  total: number
   delegates: DelegateLoad[]
 }
 
-// KEYS[1]: the minute's hash. ARGV: (id, active, capacity, name)… Keeps sum, samples, max.
+// KEYS[1]: the minute's hash, one field per delegate. ARGV: (id, active, capacity, name)…
+// Keeps the sum, the number of samples and the highest value of the minute.
 const SAMPLE = `
 for i = 1, #ARGV, 4 do
   local id, active = ARGV[i], tonumber(ARGV[i + 1])
-  redis.call('HINCRBY', KEYS[1], id .. '|sum', active)
-  redis.call('HINCRBY', KEYS[1], id .. '|n', 1)
-  local max = tonumber(redis.call('HGET', KEYS[1], id .. '|max') or '-1')
-  if active > max then redis.call('HSET', KEYS[1], id .. '|max', active) end
-  redis.call('HSET', KEYS[1], id .. '|cap', ARGV[i + 2], id .. '|name', ARGV[i + 3])
+  local raw = redis.call('HGET', KEYS[1], id)
+  local d = raw and cjson.decode(raw) or { s = 0, n = 0, m = 0 }
+  d.s = d.s + active
+  d.n = d.n + 1
+  if active > d.m then d.m = active end
+  d.c = tonumber(ARGV[i + 2])
+  d.name = ARGV[i + 3]
+  redis.call('HSET', KEYS[1], id, cjson.encode(d))
 end
 redis.call('EXPIRE', KEYS[1], ${KEEP_S})
 return 1`
@@ -146,23 +152,28 @@ export class ActivityStats {
     return { minutes: starts.map((t) => new Date(t).toISOString()), series }
   }
 
-  async delegates(minutes: number, now = Date.now()): Promise<DelegateStats> {
+  /** The `limit` delegates busiest at their peak in the window (then by name), and how many there were. */
+  async delegates(minutes: number, limit: number, now = Date.now()): Promise<DelegateStats> {
     const { starts, hashes } = await this.#window(minutes, now, this.#keys.delegateStats)
-    const byId = new Map<string, DelegateLoad>()
+    const byId = new Map<string, DelegateLoad & { peak: number }>()
     hashes.forEach((hash, m) => {
-      for (const field of Object.keys(hash)) {
-        if (!field.endsWith('|n')) continue
-        const id = field.slice(0, -2)
+      for (const [id, raw] of Object.entries(hash)) {
+        const sample = JSON.parse(raw) as { s: number; n: number; m: number; c: number; name: string }
         let d = byId.get(id)
-        if (!d) byId.set(id, (d = { id, name: '', capacity: 0, avg: starts.map(() => null), max: starts.map(() => null) }))
-        const n = Number(hash[`${id}|n`])
-        d.name = hash[`${id}|name`] ?? d.name
-        d.capacity = Number(hash[`${id}|cap`] ?? d.capacity)
-        d.avg[m] = Math.round((Number(hash[`${id}|sum`] ?? 0) / n) * 100) / 100
-        d.max[m] = Number(hash[`${id}|max`] ?? 0)
+        if (!d) byId.set(id, (d = { id, name: sample.name, capacity: sample.c, avg: starts.map(() => null), max: starts.map(() => null), peak: 0 }))
+        d.name = sample.name
+        d.capacity = sample.c
+        d.avg[m] = Math.round((sample.s / sample.n) * 100) / 100
+        d.max[m] = sample.m
+        d.peak = Math.max(d.peak, sample.m)
       }
     })
-    return { minutes: starts.map((t) => new Date(t).toISOString()), delegates: [...byId.values()].sort((a, b) => a.name.localeCompare(b.name)) }
+    const all = [...byId.values()].sort((a, b) => b.peak - a.peak || a.name.localeCompare(b.name))
+    return {
+      minutes: starts.map((t) => new Date(t).toISOString()),
+      total: all.length,
+      delegates: all.slice(0, limit).map(({ peak: _peak, ...d }) => d),
+    }
   }
 
   async #window(minutes: number, now: number, key: (minute: number) => string): Promise<{ starts: number[]; hashes: Record<string, string>[] }> {

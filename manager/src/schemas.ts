@@ -99,10 +99,18 @@ export const runQuery = {
   properties: { timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
 } as const
 
+const minutes = { type: 'integer', minimum: 5, maximum: 120, default: 60 } as const
+
 export const statsQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { minutes: { type: 'integer', minimum: 5, maximum: 120, default: 60 } },
+  properties: { minutes },
+} as const
+
+export const delegateStatsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { minutes, limit: { type: 'integer', minimum: 1, maximum: 200, default: 24 } },
 } as const
 
 /** Every error answer (documentation only; see app.ts). */

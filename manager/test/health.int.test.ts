@@ -153,6 +153,8 @@ describe('metrics and statistics', () => {
         expect(d.avg.at(-1)).toBeGreaterThanOrEqual(0)
         expect(d.max.at(-1)).toBeLessThanOrEqual(3)
         expect(d.avg).toHaveLength(5)
+        expect(stats.total).toBeGreaterThanOrEqual(1)
+        expect((await api.ok('GET', '/api/v1/stats/delegates?minutes=5&limit=1')).delegates).toHaveLength(1)
         return
       }
       if (Date.now() > until) throw new Error(`no load sampled: ${JSON.stringify(stats)}`)

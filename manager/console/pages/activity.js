@@ -119,8 +119,10 @@ function drawLoad(holder, load) {
     replace(holder, h('p.muted', {}, 'No delegate was connected in the last hour.'))
     return
   }
+  const more = load.total > load.delegates.length ? h('p.muted.small', {}, `The ${load.delegates.length} busiest of ${load.total} delegates.`) : null
   replace(
     holder,
+    more,
     load.delegates.map((d) =>
       h(
         'div.delegate-chart',

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app-context.ts'
-import { idParams, statsQuery } from '../schemas.ts'
+import { delegateStatsQuery, idParams, statsQuery } from '../schemas.ts'
 
 /** Connector health and the activity behind the console's charts (SPEC §8). */
 export function monitoringRoutes(api: FastifyInstance, { connectors, monitoring }: AppContext): void {
@@ -32,16 +32,18 @@ export function monitoringRoutes(api: FastifyInstance, { connectors, monitoring 
     },
     async (req) => monitoring.stats.tasks(req.query.minutes),
   )
-  api.get<{ Querystring: { minutes: number } }>(
+  api.get<{ Querystring: { minutes: number; limit: number } }>(
     '/stats/delegates',
     {
       schema: {
         tags: ['statistics'],
         summary: "Each delegate's load per minute: average and highest running tasks, and its capacity",
-        description: 'Answers {minutes, delegates: [{id, name, capacity, avg, max}]}; null where the delegate was not connected. Sampled every MANAGER_WATCH_INTERVAL_MS.',
-        querystring: statsQuery,
+        description:
+          'Answers {minutes, total, delegates: [{id, name, capacity, avg, max}]}: the `limit` delegates busiest at their peak (default 24), ' +
+          'null where a delegate was not connected. Sampled every MANAGER_WATCH_INTERVAL_MS.',
+        querystring: delegateStatsQuery,
       },
     },
-    async (req) => monitoring.stats.delegates(req.query.minutes),
+    async (req) => monitoring.stats.delegates(req.query.minutes, req.query.limit),
   )
 }
