@@ -39,7 +39,7 @@ describe('Prometheus alert rules', () => {
 
   it('name only metrics the manager exports', async () => {
     const metrics = createMetrics(
-      { depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0, waitingBySelectors: () => new Map(), replica: 'r', version: 'v' },
+      { depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0, waitingBySelectors: async () => new Map(), replica: 'r', version: 'v' },
       { defaultMetrics: false },
     )
     const empty = { list: async () => [], states: async () => new Map(), current: async () => [] }

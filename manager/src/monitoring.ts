@@ -11,7 +11,7 @@ import { ActivityStats } from './activity-stats.ts'
 import { checkEventCandidates } from './alert-events.ts'
 import { Alerts } from './alerts.ts'
 import type { Connector, ConnectorStore } from './connector-store.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
+import type { DelegateView } from './delegate-directory.ts'
 import { checkOf } from './health-check.ts'
 import { registerHealthMetrics } from './health-metrics.ts'
 import { HealthSchedule } from './health-schedule.ts'
@@ -31,7 +31,8 @@ export interface MonitoringOptions {
   prefix: string
   log: Logger
   connectors: ConnectorStore
-  directory: DelegateDirectory
+  /** every delegate any replica has seen (the directory's list) */
+  delegates: () => Promise<DelegateView[]>
   metrics: Registry
   /** Tasks.create */
   createTask(request: TaskRequest, selectors: string[]): Promise<TaskData>
@@ -51,7 +52,7 @@ export class Monitoring {
   readonly #schedule: HealthSchedule
 
   constructor(opts: MonitoringOptions) {
-    const { redis, keys, log, connectors, directory } = opts
+    const { redis, keys, log, connectors, delegates } = opts
     this.#opts = opts
     this.#log = log
     this.health = new HealthStore(redis, keys)
@@ -66,7 +67,7 @@ export class Monitoring {
       webhookSecret: opts.webhookSecret,
       ...(opts.alertBackoffMs !== undefined ? { backoffMs: opts.alertBackoffMs } : {}),
     })
-    this.#selectors = new SelectorWatch({ redis, keys, connectors, directory })
+    this.#selectors = new SelectorWatch({ redis, keys, connectors, delegates })
     this.#schedule = new HealthSchedule({
       connection: opts.connection,
       prefix: opts.prefix,
@@ -129,6 +130,6 @@ export class Monitoring {
   async #watch(tick: number): Promise<void> {
     const fired = await this.#selectors.tick(tick, this.#alerts.enabled)
     if (fired.length > 0) this.#log.info({ events: fired.map((e) => e.type) }, 'selector set alert')
-    await Promise.all([this.#alerts.forward(), this.#opts.directory.list().then((d) => this.stats.sampleDelegates(d))])
+    await Promise.all([this.#alerts.forward(), this.#opts.delegates().then((d) => this.stats.sampleDelegates(d))])
   }
 }

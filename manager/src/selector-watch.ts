@@ -10,7 +10,7 @@
 import type { Redis } from 'ioredis'
 import { selectorsEvent, type AlertEvent } from './alert-events.ts'
 import type { Connector, ConnectorStore } from './connector-store.ts'
-import type { DelegateDirectory, DelegateView } from './delegate-directory.ts'
+import type { DelegateView } from './delegate-directory.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
 export type Level = 'many' | 'one' | 'none'
@@ -79,18 +79,18 @@ export class SelectorWatch {
   readonly #redis: Redis
   readonly #keys: RedisKeys
   readonly #connectors: ConnectorStore
-  readonly #directory: DelegateDirectory
+  readonly #delegates: () => Promise<DelegateView[]>
 
-  constructor(o: { redis: Redis; keys: RedisKeys; connectors: ConnectorStore; directory: DelegateDirectory }) {
+  constructor(o: { redis: Redis; keys: RedisKeys; connectors: ConnectorStore; delegates: () => Promise<DelegateView[]> }) {
     this.#redis = o.redis
     this.#keys = o.keys
     this.#connectors = o.connectors
-    this.#directory = o.directory
+    this.#delegates = o.delegates
   }
 
   /** Each used selector set with the delegates able to serve it. */
   async current(): Promise<{ key: string; set: SelectorSet; serving: DelegateView[] }[]> {
-    const [connectors, delegates] = await Promise.all([this.#connectors.list(), this.#directory.list()])
+    const [connectors, delegates] = await Promise.all([this.#connectors.list(), this.#delegates()])
     return [...selectorSets(connectors)].map(([key, set]) => ({ key, set, serving: servingDelegates(set.selectors, delegates) }))
   }
 

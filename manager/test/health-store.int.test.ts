@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { checkEventCandidates, type AlertEvent } from '../src/alert-events.ts'
 import type { Connector, ConnectorStore } from '../src/connector-store.ts'
-import type { DelegateDirectory, DelegateView } from '../src/delegate-directory.ts'
+import type { DelegateView } from '../src/delegate-directory.ts'
 import type { HealthCheck } from '../src/health-check.ts'
 import { HealthStore } from '../src/health-store.ts'
 import { redisKeys } from '../src/redis-keys.ts'
@@ -163,7 +163,7 @@ describe('selector sets', () => {
       redis,
       keys,
       connectors: { list: async () => connectors } as unknown as ConnectorStore,
-      directory: { list: async () => delegates() } as unknown as DelegateDirectory,
+      delegates: async () => delegates(),
     })
     return { w, keys }
   }

@@ -44,13 +44,15 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
     async (req) => {
       await connectors.get(req.params.id)
       await checkInput(req.body)
-      const saved = await connectors.replace(req.params.id, req.body)
-      await ctx.monitoring.connectorSaved(saved)
-      return saved
+      const replaced = await connectors.replace(req.params.id, req.body)
+      ctx.connectorChanged(req.params.id)
+      await ctx.monitoring.connectorSaved(replaced)
+      return replaced
     },
   )
   api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'Delete a connector', params: idParams } }, async (req, reply) => {
     await connectors.delete(req.params.id)
+    ctx.connectorChanged(req.params.id)
     await ctx.monitoring.connectorDeleted(req.params.id)
     return reply.status(204).send()
   })
