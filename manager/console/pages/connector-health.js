@@ -31,6 +31,14 @@ function drawHealth(card, health) {
     ? h('span', {}, `checked every ${health.healthCheck.intervalSeconds} s`, health.nextCheckAt ? h('span', {}, ' · next ', time(health.nextCheckAt)) : null)
     : h('span', {}, 'no scheduled check: turn one on with Edit')
   const latest = health.checks[0]
+  if (!health.healthCheck && health.checks.length === 0) {
+    replace(
+      card,
+      h('h2', {}, 'Health ', h('span.badge.muted', { dataset: { state: health.state } }, 'not checked')),
+      h('p.muted', {}, 'Turn on a health check with Edit: the connector is then validated on that schedule, its checks show here as a timeline, and failures raise alerts.'),
+    )
+    return
+  }
   replace(
     card,
     h(
