@@ -54,6 +54,8 @@ export interface DispatcherEvents {
   slotsFreed(record: DelegateRecord): void
   /** the number of tasks on a delegate owned here changed */
   load(record: DelegateRecord): void
+  /** a task was handed to a delegate (owned here or elsewhere), `sinceCreatedMs` after its creation */
+  placed(record: DelegateRecord, sinceCreatedMs: number): void
   /** a "cannot reach" mark this replica made: share it */
   mark(registryHost: string, delegateId: string, mark: UnreachableMark): void
   /** a relayed attempt (another replica's task on a delegate owned here) answered or was lost */
@@ -389,6 +391,7 @@ export class Dispatcher {
     return selectDelegate({
       selectors: task.selectors,
       candidates: this.#fleet.matching(task.selectors),
+      matched: true,
       connected: this.#fleet.size,
       now: this.#now(),
       heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
@@ -416,6 +419,7 @@ export class Dispatcher {
         run.lastDelegate = ref(delegate)
         run.hooks.onState(this.#progress(run, 'running'))
         const { task } = run
+        this.#o.events.placed(delegate, this.#now() - task.createdAt)
         delegate.transport.assign({ type: 'task.assign', taskId: task.taskId, attemptId: attempt.id, task: task.spec, deadline: task.deadline }, task)
         return
       }

@@ -68,6 +68,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       localDown: (d) => (bus.delegateDown(d), directory.down(d)),
       slotsFreed: (d) => waiting.wake(d),
       load: (d) => directory.loadChanged(d),
+      placed: (d, sinceCreatedMs) => metrics.onPlaced(d.local, sinceCreatedMs),
       mark: (host, delegateId, mark) => bus.mark(host, delegateId, mark),
       relayResult: (origin, delegateId, message) => bus.relayResult(origin, delegateId, message),
       relayLost: (origin, delegateId, attemptId, reason) => bus.relayLost(origin, delegateId, attemptId, reason),
