@@ -301,7 +301,7 @@ async function fleet(redisUrl: string): Promise<void> {
 /** The dispatcher alone: placing a task among 5,000 delegates that all match, 2,000 tasks running meanwhile. */
 async function placement(): Promise<void> {
   const sent: unknown[] = []
-  const transport = { assign: (m: unknown) => void sent.push(m), cancel: () => undefined }
+  const transport = { assign: (m: unknown) => void sent.push(m), cancel: () => undefined, probe: () => undefined }
   const d = new Dispatcher({
     replicaId: 'bench',
     log: pino({ level: 'silent' }),

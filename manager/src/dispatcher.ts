@@ -22,7 +22,7 @@ import type { DelegateState, TaskResultMessage, WireFailure } from '../../protoc
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import { DelegateFleet } from './delegate-fleet.ts'
 import { normalizeTags, selectorsOf, type DelegateRecord, type Transport } from './delegate-record.ts'
-import { noFreeSlot, selectDelegate, type Selection, type UnreachableMark } from './select-delegate.ts'
+import { noFreeSlot, reasonsAgainst, selectDelegate, type IneligibleReason, type Selection, type UnreachableMark } from './select-delegate.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 
 export type RunEnd =
@@ -33,6 +33,11 @@ export type RunEnd =
    * changed while it was handed over).
    */
   | { kind: 'park'; until: number; waitingFor: readonly string[] | null; refresh: boolean; progress: TaskProgress }
+
+export interface Preview {
+  delegates: { record: DelegateRecord; reasons: IneligibleReason[] }[]
+  selection: Selection
+}
 
 export interface DispatchHooks {
   /** one selection-log line, in order */
@@ -279,6 +284,23 @@ export class Dispatcher {
     for (const [id, m] of marks) if (m.until <= now) marks.delete(id)
     if ((marks.get(delegateId)?.until ?? 0) >= mark.until) return
     marks.set(delegateId, mark)
+  }
+
+  /**
+   * What placing a task with these selectors on this registry would do now, without doing it:
+   * every delegate this replica knows with the reasons it is not eligible, and the pick.
+   */
+  preview(selectors: readonly string[], registryHost: string, historyDelegateId: string | null): Preview {
+    const input = {
+      selectors,
+      now: this.#now(),
+      heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
+      unreachable: this.#unreachable.get(registryHost) ?? NO_MARKS,
+      historyDelegateId,
+    }
+    const delegates = [...this.#fleet.values()].map((d) => ({ record: d, reasons: reasonsAgainst(d, input) }))
+    const selection = selectDelegate({ ...input, candidates: this.#fleet.matching(selectors), matched: true, connected: this.#fleet.size })
+    return { delegates, selection }
   }
 
   // ── tasks ─────────────────────────────────────────────────────────────────────────────────

@@ -65,6 +65,28 @@ export type Selection =
 
 const SHOW = 8
 
+/** Why one delegate cannot take a task now (the eligibility preview lists every reason). */
+export type IneligibleReason =
+  | { code: 'MISSING_SELECTORS'; selectors: string[] }
+  | { code: 'DISCONNECTED' }
+  | { code: 'SILENT'; lastHeartbeatAt: string }
+  | { code: 'DRAINING' }
+  | { code: 'NO_FREE_SLOT'; active: number | null; capacity: number }
+  | { code: 'CANNOT_REACH'; error: string; message: string; until: string }
+
+/** Every reason a connected candidate is not eligible for this task; none: eligible. Same rules as selectDelegate. */
+export function reasonsAgainst(c: Candidate, input: Pick<SelectionInput, 'selectors' | 'now' | 'heartbeatTimeoutMs' | 'unreachable'>): IneligibleReason[] {
+  const out: IneligibleReason[] = []
+  const missing = input.selectors.filter((s) => !c.selectors.has(s))
+  if (missing.length) out.push({ code: 'MISSING_SELECTORS', selectors: missing })
+  if (c.local && input.now - c.lastHeartbeatAt > input.heartbeatTimeoutMs) out.push({ code: 'SILENT', lastHeartbeatAt: new Date(c.lastHeartbeatAt).toISOString() })
+  if (c.draining) out.push({ code: 'DRAINING' })
+  const mark = input.unreachable.get(c.id)
+  if (mark && mark.until > input.now) out.push({ code: 'CANNOT_REACH', error: mark.code, message: mark.message, until: new Date(mark.until).toISOString() })
+  if (noFreeSlot(c)) out.push({ code: 'NO_FREE_SLOT', active: c.local ? c.active : null, capacity: c.capacity })
+  return out
+}
+
 /**
  * One pass over the candidates: excluded ones are kept by reference (only the first few become
  * text, for the log), eligible ones are only counted while the least recently assigned is kept,

@@ -18,6 +18,9 @@ class Wire implements Transport {
   cancel(message: ManagerMessage): void {
     this.sent.push(message)
   }
+  probe(message: ManagerMessage): void {
+    this.sent.push(message)
+  }
   get assigns(): TaskAssign[] {
     return this.sent.filter((m): m is TaskAssign => m.type === 'task.assign')
   }
