@@ -228,7 +228,8 @@ export async function spawnManager(config: ManagerConfig): Promise<Proc & { url:
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',
   })
-  await proc.waitForLine(/manager listening/)
+  // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
+  await proc.waitForLine(/manager listening/, 30_000)
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
 }
 

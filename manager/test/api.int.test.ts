@@ -474,6 +474,7 @@ describe('OpenAPI', () => {
         'GET /api/v1/delegate-tokens',
         'DELETE /api/v1/delegate-tokens/{id}',
         'GET /api/v1/delegates',
+        'POST /api/v1/delegates/eligible',
         'GET /api/v1/delegates/stream',
       ].sort(),
     )
