@@ -33,6 +33,9 @@ export function managerConfig(redisUrl: string, over: Partial<ManagerConfig> = {
     heartbeatIntervalMs: 500,
     unreachableMarkMs: 60_000,
     workerConcurrency: 200,
+    alertWebhookUrl: '',
+    alertWebhookSecret: '',
+    watchIntervalMs: 10_000,
     ...over,
   }
 }
@@ -83,6 +86,17 @@ export class Api {
       const t = await this.ok('GET', `/api/v1/tasks/${id}`)
       if (t.status === status) return t
       if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${ms} ms`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
+  /** Polls a task until a delegate of this name holds it; throws after `ms`. */
+  async waitForDelegate(id: string, name: string, ms = 15_000): Promise<any> {
+    const until = Date.now() + ms
+    for (;;) {
+      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
+      if (t.delegate?.name === name) return t
+      if (Date.now() > until) throw new Error(`task ${id} not on ${name} after ${ms} ms (${t.status}, ${t.delegate?.name ?? 'no delegate'})`)
       await new Promise((r) => setTimeout(r, 20))
     }
   }
@@ -211,9 +225,12 @@ export async function spawnManager(config: ManagerConfig): Promise<Proc & { url:
     MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
     MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
     MANAGER_UNREACHABLE_MARK_MS: String(config.unreachableMarkMs),
+    MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
+    ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',
   })
-  await proc.waitForLine(/manager listening/)
+  // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
+  await proc.waitForLine(/manager listening/, 30_000)
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
 }
 

@@ -5,9 +5,12 @@
 import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
+  fitProbeResult,
   resultFrames,
   type ManagerMessage,
   type ResultFrame,
+  type Probe,
+  type ProbeResult,
   type TaskAssign,
   type TaskResult,
   type TaskResultMessage,
@@ -21,8 +24,14 @@ import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type Passwor
 export interface TaskRunner {
   /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
   run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
+  /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
+  probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
   close(): Promise<void>
 }
+
+/** Probes at once; more are answered at once as refused (they are cheap, but not free). */
+const MAX_PROBES = 16
+const PROBE_TIMEOUT_MS = 5_000
 
 export interface DelegateOptions {
   managerUrls: readonly string[]
@@ -55,6 +64,7 @@ export class Delegate {
   #heartbeat: NodeJS.Timeout | null = null
   /** results that travel in chunks go one at a time (the manager holds one partial result per delegate) */
   #streams: Promise<unknown> = Promise.resolve()
+  #probes = 0
   #draining = false
   #delegateId: string | null = null
 
@@ -152,11 +162,30 @@ export class Delegate {
         }
         return
       }
+      case 'probe':
+        void this.#probe(message)
+        return
       default: {
         const never: never = message
         throw new Error(`unhandled message ${JSON.stringify(never)}`)
       }
     }
+  }
+
+  async #probe(message: Probe): Promise<void> {
+    const { runner } = this.#opts
+    let answer: Omit<ProbeResult, 'type' | 'probeId'>
+    if (!runner.probe) answer = { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
+    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: 'INTERNAL', message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
+    else {
+      this.#probes++
+      try {
+        answer = await runner.probe(message.url, AbortSignal.timeout(PROBE_TIMEOUT_MS))
+      } finally {
+        this.#probes--
+      }
+    }
+    this.#conn.send(fitProbeResult({ type: 'probe.result', probeId: message.probeId, ...answer }))
   }
 
   #onDisconnect(): void {

@@ -1,7 +1,8 @@
 /**
  * The WebSocket endpoint delegates dial. It authenticates the upgrade (401 before any protocol
  * runs), speaks the protocol of protocol/, keeps liveness (ws ping/pong plus the delegate's own
- * heartbeats) and feeds the dispatcher. One `DelegateLink` per connected delegate.
+ * heartbeats) and feeds the dispatcher, which keeps one record per connected delegate; the
+ * socket is that record's transport.
  */
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
@@ -19,10 +20,11 @@ import {
   type DelegateMessage,
   type Hello,
   type ManagerMessage,
-  type TaskResultMessage,
+  type ProbeResult,
+  type TaskCancel,
 } from '../../protocol/src/index.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
-import type { DelegateLink, Dispatcher } from './dispatcher.ts'
+import type { DelegateRecord } from './delegate-record.ts'
+import type { Dispatcher } from './dispatcher.ts'
 import { ResultAssembly } from './result-assembly.ts'
 import type { TokenStore } from './token-store.ts'
 
@@ -36,17 +38,13 @@ export interface GatewayOptions {
   server: Server
   tokens: TokenStore
   dispatcher: Dispatcher
-  directory: DelegateDirectory
   log: Logger
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
-  /** hand-overs from other replicas (ReplicaBus): results and losses travel back to them */
-  relay?: {
-    result(link: DelegateLink, message: TaskResultMessage): boolean
-    lost(link: DelegateLink, reason: string): void
-  }
   /** counts frames that could not be decoded (metrics) */
   onDecodeFailure?(reason: string): void
+  /** a delegate answered a probe (prober.ts) */
+  onProbeResult?(message: ProbeResult): void
   /** counts sockets that ended in an error (reset, timeout) before or after the upgrade (metrics) */
   onConnectionError?(stage: 'upgrade' | 'websocket'): void
 }
@@ -56,7 +54,7 @@ interface Conn {
   tokenId: string
   /** the token may connect only as this delegate name (null: any) */
   boundName: string | null
-  link: DelegateLink | null
+  link: DelegateRecord | null
   alive: boolean
   /** results arriving in chunks */
   results: ResultAssembly
@@ -97,7 +95,6 @@ export class DelegateGateway {
       everyUnlessStalled(Math.min(1_000, heartbeatIntervalMs), () => this.#checkSilence()),
       everyUnlessStalled(Math.max(5_000, 2 * heartbeatIntervalMs), () => this.#ping()),
       setInterval(() => void this.#checkTokens(), TOKEN_CHECK_MS),
-      setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.localDelegates()), 2_000),
     )
     for (const t of this.#timers) t.unref()
   }
@@ -113,7 +110,7 @@ export class DelegateGateway {
       conn.revoked = true
       const link = conn.link
       conn.link = null
-      if (link && this.#opts.dispatcher.delegates.get(link.id) === link) {
+      if (link && this.#opts.dispatcher.local(link.id) === link) {
         this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate token revoked; disconnecting it')
         this.#drop(link, 'its token was revoked')
       }
@@ -222,11 +219,11 @@ export class DelegateGateway {
       if (!link) return
       log.info({ code, reason: reason.toString() }, 'delegate disconnected')
       // A replaced connection must not take the new one's registration with it.
-      if (this.#opts.dispatcher.delegates.get(link.id) === link) this.#drop(link, `disconnected (${code})`)
+      if (this.#opts.dispatcher.local(link.id) === link) this.#drop(link, `disconnected (${code})`)
     })
   }
 
-  #hello(conn: Conn, hello: Hello): DelegateLink | null {
+  #hello(conn: Conn, hello: Hello): DelegateRecord | null {
     const { ws } = conn
     if (hello.protocol !== PROTOCOL_VERSION) {
       close(ws, CloseCode.protocolError, `protocol ${hello.protocol} not supported; this manager speaks ${PROTOCOL_VERSION}`)
@@ -251,63 +248,50 @@ export class DelegateGateway {
     }
     if (previous) {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
-      this.#opts.dispatcher.removeDelegate(id, 'replaced by a new connection')
       previous.link = null
       close(previous.ws, CloseCode.replaced, 'replaced by a new connection with the same name')
     }
-    const tags = [...new Set(hello.tags.map((t) => t.trim().toLowerCase()).filter((t) => t !== ''))].sort()
-    const now = Date.now()
-    const link: DelegateLink = {
-      id,
-      name,
-      tags,
-      selectors: new Set([...tags, name.toLowerCase()]),
-      capacity: hello.capacity,
-      active: 0,
-      version: hello.version,
-      tokenId: conn.tokenId,
-      connectedAt: now,
-      lastHeartbeatAt: now,
-      lastAssignedAt: 0,
-      draining: false,
-      remote: null,
-      attempts: new Map(),
-      relayed: new Map(),
-      send: (message: ManagerMessage) => {
-        // a cancelled attempt's partial result is of no use any more
-        if (message.type === 'task.cancel') conn.results.drop(message.attemptId)
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
-      },
+    const send = (message: ManagerMessage) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
     }
+    send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
+    const cancel = (message: TaskCancel) => {
+      // a cancelled attempt's partial result is of no use any more
+      conn.results.drop(message.attemptId)
+      send(message)
+    }
+    const link = this.#opts.dispatcher.addLocal(
+      { id, name, tags: hello.tags, capacity: hello.capacity, version: hello.version, tokenId: conn.tokenId },
+      { assign: send, cancel, probe: send },
+    )
     conn.link = link
-    link.send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
-    this.#opts.dispatcher.addDelegate(link)
-    this.#opts.directory.connected(link)
-    this.#opts.log.info({ delegateId: id, delegate: name, tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
+    this.#opts.log.info({ delegateId: id, delegate: name, tags: link.tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
     return link
   }
 
-  #handle(conn: Conn, link: DelegateLink, message: DelegateMessage, bytes: number, log: Logger): void {
+  #handle(conn: Conn, link: DelegateRecord, message: DelegateMessage, bytes: number, log: Logger): void {
+    const { dispatcher } = this.#opts
     switch (message.type) {
       case 'hello':
         this.#closeLink(link, CloseCode.policyViolation, 'hello sent twice')
         return
       case 'heartbeat':
-        this.#opts.dispatcher.heartbeat(link.id)
+        dispatcher.heartbeat(link.id)
         return
       case 'task.result.chunk':
-        this.#opts.dispatcher.heartbeat(link.id)
-        conn.results.chunk(message, bytes, holds(link, message.attemptId))
+        dispatcher.heartbeat(link.id)
+        conn.results.chunk(message, bytes, dispatcher.holds(link.id, message.attemptId))
         return
-      case 'task.result': {
-        this.#opts.dispatcher.heartbeat(link.id)
-        const whole = conn.results.complete(message, holds(link, message.attemptId))
-        if (!this.#opts.relay?.result(link, whole)) this.#opts.dispatcher.onResult(link.id, whole)
+      case 'task.result':
+        dispatcher.heartbeat(link.id)
+        dispatcher.onResult(link.id, conn.results.complete(message, dispatcher.holds(link.id, message.attemptId)))
         return
-      }
       case 'drain':
         log.info('delegate draining: no new tasks for it')
         this.#opts.dispatcher.drain(link.id)
+        return
+      case 'probe.result':
+        this.#opts.onProbeResult?.(message)
         return
       default: {
         const never: never = message
@@ -317,13 +301,11 @@ export class DelegateGateway {
   }
 
   /** The delegate is gone from this replica: its tasks (ours and relayed ones) run elsewhere. */
-  #drop(link: DelegateLink, reason: string): void {
+  #drop(link: DelegateRecord, reason: string): void {
     this.#opts.dispatcher.removeDelegate(link.id, reason)
-    this.#opts.relay?.lost(link, reason)
-    this.#opts.directory.disconnected(link)
   }
 
-  #closeLink(link: DelegateLink, code: number, reason: string): void {
+  #closeLink(link: DelegateRecord, code: number, reason: string): void {
     for (const conn of this.#conns) if (conn.link === link) close(conn.ws, code, reason)
   }
 
@@ -365,6 +347,15 @@ export class DelegateGateway {
   }
 }
 
+/**
+ * Who may take over a name that is connected (README security model): the same token (a
+ * delegate restarting before its old socket timed out) or a token bound to that name. Anyone
+ * else waits until the name is free, so no token can kick off another token's delegate.
+ */
+function mayReplace(next: Conn, previous: Conn, id: string): boolean {
+  return next.tokenId === previous.tokenId || (next.boundName !== null && delegateIdOf(next.boundName) === id)
+}
+
 /** A timer firing this late means this process was busy (e.g. storing a very large result). */
 const STALL_MS = 1_000
 
@@ -381,20 +372,6 @@ function everyUnlessStalled(ms: number, check: () => void): NodeJS.Timeout {
     last = now
     if (late < STALL_MS) check()
   }, ms)
-}
-
-/**
- * Who may take over a name that is connected (README security model): the same token (a
- * delegate restarting before its old socket timed out) or a token bound to that name. Anyone
- * else waits until the name is free, so no token can kick off another token's delegate.
- */
-function mayReplace(next: Conn, previous: Conn, id: string): boolean {
-  return next.tokenId === previous.tokenId || (next.boundName !== null && delegateIdOf(next.boundName) === id)
-}
-
-/** Its own attempts, or those another replica handed it through us. */
-function holds(link: DelegateLink, attemptId: string): boolean {
-  return link.attempts.has(attemptId) || link.relayed.has(attemptId)
 }
 
 function frameBytes(data: WebSocket.RawData): number {

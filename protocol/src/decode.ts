@@ -7,6 +7,7 @@ import {
   type ListImagesResult,
   type ListTagsResult,
   type ManagerMessage,
+  type ProbeResult,
   type RegistryTarget,
   type TaskResult,
   type TaskResultMessage,
@@ -14,6 +15,7 @@ import {
   type TaskType,
   type WireFailure,
 } from './messages.ts'
+import { decodeProfile } from './profile.ts'
 
 /** Frames above this size are refused before parsing (ws `maxPayload` uses the same number). */
 export const MAX_FRAME_BYTES = LIMITS.frameBytes
@@ -112,7 +114,9 @@ function result(v: unknown): TaskResult {
       const scheme = o.authScheme
       if (scheme !== 'none' && scheme !== 'basic' && scheme !== 'bearer') fail('result.authScheme is invalid')
       const apiVersion = o.apiVersion === null ? null : str(o, 'apiVersion', 'result', LIMITS.apiVersion)
-      return { type, url: str(o, 'url', 'result', LIMITS.url), apiVersion, authScheme: scheme }
+      const validated: TaskResult = { type, url: str(o, 'url', 'result', LIMITS.url), apiVersion, authScheme: scheme }
+      if (o.profile !== undefined) validated.profile = decodeProfile(o.profile)
+      return validated
     }
     case 'list-images':
       return withSkipped<ListImagesResult>(o, {
@@ -172,6 +176,21 @@ export function decodeDelegateMessage(data: unknown): DelegateMessage {
       }
     case 'drain':
       return { type: 'drain' }
+    case 'probe.result': {
+      const r: ProbeResult = {
+        type: 'probe.result',
+        probeId: str(o, 'probeId', 'probe.result', LIMITS.id),
+        reachable: bool(o, 'reachable', 'probe.result'),
+        latencyMs: int(o, 'latencyMs', 'probe.result', 0, LIMITS.latencyMs),
+      }
+      if (o.code !== undefined) {
+        const code = str(o, 'code', 'probe.result', LIMITS.errorCode)
+        r.code = isTaskErrorCode(code) ? code : 'INTERNAL'
+      }
+      if (o.message !== undefined) r.message = str(o, 'message', 'probe.result', LIMITS.errorMessage)
+      if (o.status !== undefined) r.status = int(o, 'status', 'probe.result', 100, 599)
+      return r
+    }
     default:
       fail(`unknown message type ${JSON.stringify(String(o.type)).slice(0, 64)}`)
   }
@@ -223,6 +242,8 @@ export function decodeManagerMessage(data: unknown): ManagerMessage {
         attemptId: str(o, 'attemptId', 'task.cancel', LIMITS.id),
         reason: str(o, 'reason', 'task.cancel', LIMITS.cancelReason),
       }
+    case 'probe':
+      return { type: 'probe', probeId: str(o, 'probeId', 'probe', LIMITS.id), url: str(o, 'url', 'probe', LIMITS.url) }
     default:
       fail(`unknown message type ${JSON.stringify(String(o.type)).slice(0, 64)}`)
   }

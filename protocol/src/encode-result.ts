@@ -5,7 +5,8 @@
  * one frame).
  */
 import { LIMITS } from './limits.ts'
-import type { TaskResult, TaskResultChunk, TaskResultMessage, WireFailure } from './messages.ts'
+import type { ProbeResult, TaskResult, TaskResultChunk, TaskResultMessage, WireFailure } from './messages.ts'
+import { PROFILE_LIMITS as P, type RegistryProfile } from './profile.ts'
 
 /** At most `max` UTF-16 units, never ending inside a surrogate pair. */
 export function cut(text: string, max: number): string {
@@ -58,7 +59,9 @@ export function* resultFrames(
   const result = message.outcome.result
   if (result.type === 'validate-connector') {
     const apiVersion = result.apiVersion === null ? null : cut(result.apiVersion, LIMITS.apiVersion)
-    yield frame({ ok: true, result: { ...result, url: cut(result.url, LIMITS.url), apiVersion } })
+    const fitted: TaskResult = { ...result, url: cut(result.url, LIMITS.url), apiVersion }
+    if (result.profile) fitted.profile = fitProfile(result.profile)
+    yield frame({ ok: true, result: fitted })
     return
   }
   const list = result.type === 'list-tags' ? result.tags : result.images
@@ -105,4 +108,41 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 /** Bytes of the string as a JSON string literal. */
 function jsonBytes(s: string): number {
   return PLAIN.test(s) ? s.length + 2 : Buffer.byteLength(JSON.stringify(s))
+}
+
+const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, Math.round(n)))
+const cutOrNull = (t: string | null, max: number) => (t === null ? null : cut(t, max))
+
+/** A registry's profile within decodeProfile's limits (a 600-character version header, a certificate valid until 9999). */
+export function fitProfile(p: RegistryProfile): RegistryProfile {
+  const notAfterOk = p.tls !== null && p.tls.notAfter.length <= P.notAfter && !Number.isNaN(Date.parse(p.tls.notAfter))
+  return {
+    apiVersion: cutOrNull(p.apiVersion, P.text),
+    auth: { ...p.auth, realmHost: cutOrNull(p.auth.realmHost, P.text), service: cutOrNull(p.auth.service, P.text) },
+    catalog: p.catalog,
+    pagination: p.pagination && {
+      ...p.pagination,
+      largestPageSize: p.pagination.largestPageSize === null ? null : clamp(p.pagination.largestPageSize, 1, P.pageSize),
+    },
+    rateLimit: p.rateLimit && { limit: cut(p.rateLimit.limit, P.rateLimit), remaining: cutOrNull(p.rateLimit.remaining, P.rateLimit) },
+    tls:
+      p.tls && notAfterOk
+        ? {
+            protocol: cut(p.tls.protocol, P.tlsProtocol),
+            issuer: cut(p.tls.issuer, P.certName),
+            subject: cut(p.tls.subject, P.certName),
+            notAfter: p.tls.notAfter,
+            daysUntilExpiry: clamp(p.tls.daysUntilExpiry, -P.days, P.days),
+          }
+        : null,
+  }
+}
+
+/** A probe's answer within the decoder's limits: a status outside 100–599 is left out. */
+export function fitProbeResult(r: ProbeResult): ProbeResult {
+  const out: ProbeResult = { type: 'probe.result', probeId: r.probeId, reachable: r.reachable, latencyMs: clamp(r.latencyMs, 0, LIMITS.latencyMs) }
+  if (r.code !== undefined) out.code = r.code
+  if (r.message !== undefined) out.message = cut(r.message, LIMITS.errorMessage)
+  if (r.status !== undefined && Number.isInteger(r.status) && r.status >= 100 && r.status <= 599) out.status = r.status
+  return out
 }

@@ -34,4 +34,6 @@ export const LIMITS = {
   retryAfterMs: 2 ** 31 - 1,
   skipped: 2 ** 31 - 1,
   cancelReason: 1024,
+  /** a probe's round trip */
+  latencyMs: 3_600_000,
 } as const

@@ -11,6 +11,8 @@
  *      │── task.result {taskId, attemptId, …} ──────▶│  dropped unless this attempt is current
  *      │◀──── task.cancel {taskId, attemptId} ───────│  timeout: the delegate aborts the task
  *      │── drain ───────────────────────────────────▶│  SIGTERM: no new tasks for this delegate
+ *      │◀──────────── probe {probeId, url} ──────────│  eligibility preview: can you reach it?
+ *      │── probe.result {reachable, code, ms} ──────▶│
  *
  * `attemptId` names one hand-over of a task to one delegate, so that a result from an earlier
  * attempt (a delegate the manager gave up on) can never end the task twice.
@@ -23,6 +25,7 @@
  */
 
 import type { TaskErrorCode } from './error-codes.ts'
+import type { RegistryProfile } from './profile.ts'
 
 export const PROTOCOL_VERSION = 1
 
@@ -74,6 +77,8 @@ export interface ValidateResult {
   url: string
   apiVersion: string | null
   authScheme: 'none' | 'basic' | 'bearer'
+  /** What else the validation learned (SPEC §8); absent from older delegates. */
+  profile?: RegistryProfile
 }
 export interface ListImagesResult {
   type: 'list-images'
@@ -125,7 +130,19 @@ export interface TaskResultChunk {
 export interface Drain {
   type: 'drain'
 }
-export type DelegateMessage = Hello | Heartbeat | TaskResultChunk | TaskResultMessage | Drain
+/** Whether this delegate reaches a registry at all (network and TLS; no credentials sent). */
+export interface ProbeResult {
+  type: 'probe.result'
+  probeId: string
+  reachable: boolean
+  /** not reachable: the network code (CONNECTION_REFUSED, DNS_NOT_FOUND, TLS_UNTRUSTED …) */
+  code?: TaskErrorCode
+  message?: string
+  /** reachable: the HTTP status of `GET /v2/` */
+  status?: number
+  latencyMs: number
+}
+export type DelegateMessage = Hello | Heartbeat | TaskResultChunk | TaskResultMessage | Drain | ProbeResult
 
 // ── manager → delegate ──────────────────────────────────────────────────────────────────────
 export interface Welcome {
@@ -148,4 +165,10 @@ export interface TaskCancel {
   attemptId: string
   reason: string
 }
-export type ManagerMessage = Welcome | TaskAssign | TaskCancel
+/** Asks a delegate whether it reaches this registry URL (the eligibility preview's probe). */
+export interface Probe {
+  type: 'probe'
+  probeId: string
+  url: string
+}
+export type ManagerMessage = Welcome | TaskAssign | TaskCancel | Probe

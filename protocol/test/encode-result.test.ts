@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Prng } from '../../test/prng.ts'
-import { decodeDelegateMessage, LIMITS, resultFrames, type ResultFrame, type TaskResultChunk, type TaskResultMessage, type WireFailure } from '../src/index.ts'
+import { decodeDelegateMessage, fitProbeResult, LIMITS, resultFrames, type RegistryProfile, type ResultFrame, type TaskResultChunk, type TaskResultMessage, type WireFailure } from '../src/index.ts'
 import { cut } from '../src/encode-result.ts'
 
 const ids = { taskId: 't'.repeat(LIMITS.id), attemptId: 'a'.repeat(LIMITS.id) }
@@ -87,6 +87,25 @@ describe('resultFrames', () => {
     const msg: TaskResultMessage = { type: 'task.result', ...ids, outcome: { ok: true, result: { type: 'validate-connector', url: 'u'.repeat(9000), apiVersion: 'v'.repeat(9000), authScheme: 'none' } } }
     const [m] = decodeAll(resultFrames(msg))
     expect(m).toMatchObject({ outcome: { result: { url: 'u'.repeat(LIMITS.url), apiVersion: 'v'.repeat(LIMITS.apiVersion) } } })
+  })
+
+  it('fits a registry profile to the decoder: a long version header, a long service, a certificate valid until 9999', () => {
+    const profile: RegistryProfile = {
+      apiVersion: 'v'.repeat(600),
+      auth: { scheme: 'bearer', realmHost: `${'h'.repeat(1000)}.example`, service: 's'.repeat(5000), anonymousPull: null },
+      catalog: 'supported',
+      pagination: { mode: 'link', largestPageSize: 5_000_000, steppedDown: false },
+      rateLimit: { limit: 'l'.repeat(1000), remaining: 'r'.repeat(1000) },
+      tls: { protocol: 'TLSv1.3', issuer: 'i'.repeat(2000), subject: 's', notAfter: '9999-12-31T23:59:59.000Z', daysUntilExpiry: 2_911_000 },
+    }
+    const msg: TaskResultMessage = { type: 'task.result', ...ids, outcome: { ok: true, result: { type: 'validate-connector', url: 'u', apiVersion: 'v', authScheme: 'bearer', profile } } }
+    const [m] = decodeAll(resultFrames(msg))
+    expect(m).toMatchObject({ outcome: { result: { profile: { tls: { daysUntilExpiry: 100_000, notAfter: '9999-12-31T23:59:59.000Z' }, pagination: { largestPageSize: 1_000_000 } } } } })
+  })
+
+  it('fits a probe answer: a 999 status is left out, long messages cut', () => {
+    const r = fitProbeResult({ type: 'probe.result', probeId: 'p', reachable: true, status: 999, message: 'm'.repeat(20_000), latencyMs: 1e12 })
+    expect(decodeDelegateMessage(JSON.stringify(r))).toEqual({ type: 'probe.result', probeId: 'p', reachable: true, message: 'm'.repeat(LIMITS.errorMessage), latencyMs: LIMITS.latencyMs })
   })
 
   it('whatever the strings, every frame decodes (seeded)', () => {

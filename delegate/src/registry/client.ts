@@ -8,12 +8,13 @@
  * a registry answered is `/v2/` asked, to tell "not a registry" from "no such repository".
  */
 import type { Logger } from 'pino'
-import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
+import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
 import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
+import { registryProfile } from './profile.ts'
 import { redactUrl } from './redact.ts'
 import { RegistrySession, type Credentials } from './session.ts'
 import { TokenCache } from './token-cache.ts'
@@ -30,6 +31,9 @@ export interface RegistryClientOptions {
   requestTimeoutMs?: number | undefined
 }
 
+/** What a probe found (protocol `probe.result` without its envelope). */
+export type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
+
 export interface RunOptions {
   /** Epoch ms after which the answer is no longer wanted: bounds Retry-After waits and listing. */
   deadline?: number | undefined
@@ -42,6 +46,7 @@ export class RegistryClient {
   readonly #http: Http
   readonly #tokens = new TokenCache()
   readonly #limits: ListLimits
+  readonly #proxied: boolean
 
   constructor(opts: RegistryClientOptions) {
     this.#log = opts.log
@@ -53,6 +58,7 @@ export class RegistryClient {
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     })
     this.#limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts.limits ?? {}) }
+    this.#proxied = Boolean(opts.proxy?.httpProxy || opts.proxy?.httpsProxy)
   }
 
   async run(task: TaskSpec, signal: AbortSignal, opts: RunOptions = {}): Promise<TaskResult> {
@@ -68,6 +74,27 @@ export class RegistryClient {
       // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
       // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
       throw err
+    }
+  }
+
+  /**
+   * Whether this delegate reaches the registry at all: one `GET /v2/` without credentials and
+   * without retries. Any HTTP answer (401 included) means reachable; a network or TLS failure is
+   * its code. Never throws.
+   */
+  async probe(url: string, signal: AbortSignal): Promise<ProbeAnswer> {
+    const started = performance.now()
+    const ms = () => Math.round(performance.now() - started)
+    try {
+      const registry = normalizeRegistryUrl(url)
+      const res = await this.#http.get(new URL('/v2/', registry.origin), { signal, maxBytes: PING_BODY_MAX, retry: false })
+      return { reachable: true, status: res.status, latencyMs: ms() }
+    } catch (err) {
+      if (err instanceof RegistryError) return { reachable: false, code: err.code, message: err.message, latencyMs: ms() }
+      if (err instanceof InvalidRegistryReference) return { reachable: false, code: 'INVALID_INPUT', message: err.message, latencyMs: ms() }
+      if (err instanceof BodyTooLargeError) return { reachable: true, latencyMs: ms() }
+      this.#log.error({ err }, 'registry probe failed unexpectedly')
+      return { reachable: false, code: 'INTERNAL', message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
     }
   }
 
@@ -94,6 +121,17 @@ export class RegistryClient {
       case 'validate-connector': {
         const apiVersion = await ping(session, registry, true)
         const result: ValidateResult = { type: 'validate-connector', url: registry.url, apiVersion, authScheme: session.scheme }
+        result.profile = await registryProfile({
+          http: this.#http,
+          log,
+          registry,
+          session,
+          anonymous: () => new RegistrySession({ http: this.#http, tokens: this.#tokens, log, registry, credentials: {}, signal, deadline: opts.deadline }),
+          apiVersion,
+          signal,
+          deadline: opts.deadline,
+          inspectTls: !this.#proxied,
+        })
         return result
       }
       case 'list-images': {
