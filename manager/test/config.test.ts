@@ -91,6 +91,15 @@ describe('REDIS_URL', () => {
   })
 })
 
+describe('manager configuration limits', () => {
+  it('refuses a heartbeat interval delegates would refuse in welcome', () => {
+    const env = { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key }
+    expect(() => loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '0' })).toThrow(/^MANAGER_HEARTBEAT_INTERVAL_MS must be from 100 to 600000/)
+    expect(() => loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '600001' })).toThrow(/^MANAGER_HEARTBEAT_INTERVAL_MS/)
+    expect(loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '600000' }).heartbeatIntervalMs).toBe(600_000)
+  })
+})
+
 describe('delegate configuration', () => {
   const base = { MANAGER_URL: 'http://127.0.0.1:8080,http://127.0.0.1:8081' }
 

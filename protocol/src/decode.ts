@@ -225,7 +225,7 @@ export function decodeManagerMessage(data: unknown): ManagerMessage {
         type: 'welcome',
         protocol: int(o, 'protocol', 'welcome', 0, 1_000_000),
         delegateId: str(o, 'delegateId', 'welcome', LIMITS.id),
-        heartbeatMs: int(o, 'heartbeatMs', 'welcome', 100, 600_000),
+        heartbeatMs: int(o, 'heartbeatMs', 'welcome', LIMITS.heartbeatMs.min, LIMITS.heartbeatMs.max),
       }
     case 'task.assign':
       return {

@@ -34,6 +34,8 @@ export const LIMITS = {
   retryAfterMs: 2 ** 31 - 1,
   skipped: 2 ** 31 - 1,
   cancelReason: 1024,
+  /** welcome.heartbeatMs */
+  heartbeatMs: { min: 100, max: 600_000 },
   /** a probe's round trip */
   latencyMs: 3_600_000,
 } as const
