@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
+  TaskErrorCode,
   type ManagerMessage,
   type TaskAssign,
   type TaskResult,
@@ -158,7 +159,7 @@ export class Delegate {
     const log = this.#log.child({ taskId: assign.taskId, attemptId: assign.attemptId, type: assign.task.type })
     if (this.#draining || this.#running.size >= this.#opts.capacity) {
       log.warn({ running: this.#running.size }, 'assignment refused: draining or at capacity')
-      this.#fail(assign, { code: 'DELEGATE_BUSY', message: 'delegate is draining or at capacity', retryable: true })
+      this.#fail(assign, { code: TaskErrorCode.DELEGATE_BUSY, message: 'delegate is draining or at capacity', retryable: true })
       return
     }
     const controller = new AbortController()
@@ -178,7 +179,7 @@ export class Delegate {
           return
         }
         const failure = toWireFailure(err)
-        if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
+        if (failure.code === TaskErrorCode.INTERNAL) log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
         this.#fail(assign, failure)
       } finally {
@@ -196,5 +197,5 @@ export class Delegate {
 
 function toWireFailure(err: unknown): WireFailure {
   if (err && typeof (err as { toWire?: unknown }).toWire === 'function') return (err as { toWire(): WireFailure }).toWire()
-  return { code: 'INTERNAL', message: 'the delegate failed unexpectedly; see its log', retryable: true }
+  return { code: TaskErrorCode.INTERNAL, message: 'the delegate failed unexpectedly; see its log', retryable: true }
 }

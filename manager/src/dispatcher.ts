@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { ManagerMessage, TaskResultMessage, TaskSpec, WireFailure } from '../../protocol/src/index.ts'
+import { TaskErrorCode, type ManagerMessage, type TaskResultMessage, type TaskSpec, type WireFailure } from '../../protocol/src/index.ts'
 import { selectDelegate, type Candidate, type UnreachableMark } from './select-delegate.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 
@@ -338,7 +338,7 @@ export class Dispatcher {
       running.hooks.log(`gave up: ${sel.reason}`)
       this.#finish(running, {
         status: 'failed',
-        error: { code: 'NO_ELIGIBLE_DELEGATE', message, details: { selectors: running.task.selectors, delegates: tags } },
+        error: { code: TaskErrorCode.NO_ELIGIBLE_DELEGATE, message, details: { selectors: running.task.selectors, delegates: tags } },
         delegate: null,
         attempts: running.attempts,
       })
@@ -414,7 +414,7 @@ export class Dispatcher {
         this.#finish(running, {
           status: 'failed',
           error: {
-            code: 'DELEGATE_CANNOT_REACH_REGISTRY',
+            code: TaskErrorCode.DELEGATE_CANNOT_REACH_REGISTRY,
             message:
               `no delegate can reach ${running.task.registryHost} (${list}). ` +
               'Check the URL, the delegates\' network, proxy and REGISTRY_CA_FILE, or add a delegate inside the registry\'s network.',
@@ -451,7 +451,7 @@ function release(link: DelegateLink, attemptId: string): void {
 
 function expired(task: DispatchTask, running: { attempts: number }): TaskError {
   return {
-    code: 'EXPIRED',
+    code: TaskErrorCode.EXPIRED,
     message: `task ${task.taskId} did not finish within its timeout (${running.attempts} attempt(s)); raise timeoutMs or check the delegates and the registry`,
   }
 }
