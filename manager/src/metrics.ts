@@ -6,6 +6,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TaskOutcome } from './task-outcome.ts'
 import type { TaskData } from './tasks.ts'
+import { within } from './within.ts'
+
+/** A scrape answers within this even while Redis is away (BullMQ's commands wait for it). */
+const DEPTH_TIMEOUT_MS = 2_000
 
 export interface MetricsSources {
   /** queued and running tasks in the shared queue (every replica's) */
@@ -52,7 +56,7 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
     async collect() {
       try {
-        const { waiting, active } = await sources.depth()
+        const { waiting, active } = await within(sources.depth(), DEPTH_TIMEOUT_MS, () => new Error('queue depth not read in time'))
         this.set({ state: 'waiting' }, waiting)
         this.set({ state: 'active' }, active)
       } catch {

@@ -9,8 +9,9 @@ import { EventEmitter } from 'node:events'
 import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { isTaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
+import { isTaskErrorCode, TaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
 import type { DispatchHooks, DispatchTask } from './dispatcher.ts'
+import { ManagerError } from './errors.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import { ProgressWriter, type TaskProgress } from './task-progress.ts'
@@ -217,11 +218,10 @@ export class Tasks {
       const task = await this.#opts.prepare(data, attempts)
       outcome = await this.#opts.dispatch(task, hooks)
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown }
-      const code = isTaskErrorCode(e.code) ? e.code : 'INTERNAL'
+      const code = err instanceof ManagerError && isTaskErrorCode(err.code) ? err.code : TaskErrorCode.INTERNAL
       hooks.log(`could not start: ${code}`)
-      outcome = { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts }
-      if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
+      outcome = { status: 'failed', error: { code, message: err instanceof Error ? err.message : String(err) }, delegate: null, attempts }
+      if (code === TaskErrorCode.INTERNAL) log.error({ err }, 'task preparation failed')
     }
     await writer.flushed()
     this.#opts.onOutcome?.(data, outcome)
@@ -271,7 +271,7 @@ function view(job: Job<TaskData, StoredOutcome>, logs: string[]): TaskView {
     v.finishedAt = new Date(outcome.finishedAt).toISOString()
   } else if (job.finishedOn && job.failedReason) {
     v.status = 'failed'
-    v.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
+    v.error = { code: TaskErrorCode.INTERNAL, message: `the manager could not run this task: ${job.failedReason}` }
     v.finishedAt = new Date(job.finishedOn).toISOString()
   } else if (progress.status === 'running' && progress.delegate) {
     v.status = 'running'
