@@ -13,11 +13,15 @@ import {
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
+import { RegistryError } from './registry/errors.ts'
 import { resolvePassword } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
-  /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
+  /**
+   * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. A failure
+   * the task may report is a RegistryError; anything else thrown ends the task INTERNAL.
+   */
   run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
   close(): Promise<void>
 }
@@ -195,7 +199,11 @@ export class Delegate {
   }
 }
 
+/**
+ * A registry failure travels with its own code; anything else thrown is a bug in the delegate,
+ * answered INTERNAL (its stack goes to the log, not over the wire).
+ */
 function toWireFailure(err: unknown): WireFailure {
-  if (err && typeof (err as { toWire?: unknown }).toWire === 'function') return (err as { toWire(): WireFailure }).toWire()
+  if (err instanceof RegistryError) return err.toWire()
   return { code: TaskErrorCode.INTERNAL, message: 'the delegate failed unexpectedly; see its log', retryable: true }
 }
