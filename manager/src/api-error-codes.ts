@@ -27,8 +27,10 @@ export function isApiErrorCode(code: unknown): code is ApiErrorCode {
 }
 
 /**
- * Codes the API's clients (the console, delegatectl) give themselves when no manager answers,
- * or something that is not the manager answers in its place.
+ * Codes the API's clients give themselves: UNREACHABLE when no manager answers (or something
+ * that is not the manager answers in its place; the console and delegatectl), and delegatectl's
+ * own refusals before any request (no API key, a name that matches several records) or its
+ * `--wait` running out. The CLI imports this list's type only (its package boundary).
  */
-export const CLIENT_ERROR_CODES = ['UNREACHABLE'] as const
+export const CLIENT_ERROR_CODES = ['UNREACHABLE', 'NO_API_KEY', 'AMBIGUOUS', 'WAIT_TIMEOUT'] as const
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
