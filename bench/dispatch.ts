@@ -207,6 +207,10 @@ function selection(n: number): string {
     lastHeartbeatAt: now,
     draining: false,
     lastAssignedAt: i,
+    local: true,
+    full: false,
+    refusedRev: 0,
+    rev: 0,
   }))
   const input = { selectors: ['sim', 't3'], candidates, now, heartbeatTimeoutMs: 10_000, unreachable: new Map(), historyDelegateId: null }
   for (let i = 0; i < 200; i++) selectDelegate(input)

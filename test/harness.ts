@@ -89,6 +89,18 @@ export class Api {
     )
   }
 
+  /** Polls a task until a delegate of this name holds it; throws after `ms`. */
+  async waitForDelegate(id: string, name: string, ms = 15_000): Promise<any> {
+    let last: any
+    return waitFor(
+      async () => {
+        last = await this.ok('GET', `/api/v1/tasks/${id}`)
+        return last.delegate?.name === name && last
+      },
+      { timeoutMs: ms, what: `task ${id} on ${name}`, describe: () => last && { status: last.status, delegate: last.delegate?.name ?? null } },
+    )
+  }
+
   /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
   async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
     let last: { name: string; connected: boolean }[] = []

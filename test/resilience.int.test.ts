@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
-import { closeSlowRegistries, heldRegistry, slowRegistry } from './slow-registry.ts'
+import { closeSlowRegistries, gatedRegistry, slowRegistry } from './slow-registry.ts'
 import { waitFor } from './wait-for.ts'
 
 const procs: Proc[] = []
@@ -16,7 +16,7 @@ afterAll(closeSlowRegistries)
 
 describe('resilience', () => {
   it('a task held by a delegate killed with SIGKILL succeeds on another delegate and ends once', async () => {
-    const registry = await heldRegistry()
+    const registry = await gatedRegistry()
     const config = managerConfig(inject('redisUrl'), { heartbeatTimeoutMs: 5_000, heartbeatIntervalMs: 500 })
     const manager = await spawnManager(config)
     procs.push(manager)
@@ -28,11 +28,12 @@ describe('resilience', () => {
     const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 30_000 })
     const running = await api.waitForStatus(id, 'running')
     expect(running.delegate.name).toBe('doomed')
-    await registry.holding // doomed is listing the tags, and will be until it dies
 
     const second = await spawnDelegate(manager.url, token, { name: 'survivor' })
     procs.push(second)
     await first.stop('SIGKILL')
+    expect((await api.waitForDelegate(id, 'survivor')).status).toBe('running')
+    registry.open()
 
     const done = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
     expect(done.status).toBe('succeeded')
@@ -47,7 +48,7 @@ describe('resilience', () => {
   })
 
   it('a delegate that goes silent (SIGSTOP) while holding a task loses it to another; waking up ends nothing twice', async () => {
-    const registry = await heldRegistry()
+    const registry = await gatedRegistry()
     const config = managerConfig(inject('redisUrl'), { heartbeatTimeoutMs: 2_500, heartbeatIntervalMs: 500 })
     const manager = await spawnManager(config)
     procs.push(manager)
@@ -58,9 +59,10 @@ describe('resilience', () => {
     const connector = await api.ok('POST', '/api/v1/connectors', { name: 'slow', type: 'docker-registry', url: registry.host })
     const { id } = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'slow/repo', timeoutMs: 30_000 })
     expect((await api.waitForStatus(id, 'running')).delegate.name).toBe('sleeper')
-    await registry.holding // the sleeper is listing the tags, and will be until it wakes up
     procs.push(await spawnDelegate(manager.url, token, { name: 'awake' }))
     sleeper.child.kill('SIGSTOP')
+    expect((await api.waitForDelegate(id, 'awake')).status).toBe('running')
+    registry.open()
 
     const done = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
     sleeper.child.kill('SIGCONT')

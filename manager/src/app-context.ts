@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { ConnectorStore } from './connector-store.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
+import type { DelegateView } from './delegate-directory.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { Tasks } from './tasks.ts'
 import type { TokenStore } from './token-store.ts'
@@ -12,7 +12,10 @@ export interface AppContext {
   secrets: SecretStore
   tokens: TokenStore
   tasks: Tasks
-  directory: DelegateDirectory
+  /** every delegate any replica has seen (GET /api/v1/delegates) */
+  delegates: () => Promise<DelegateView[]>
   /** disconnects the delegates of a revoked token on this replica at once */
   revokeToken: (tokenId: string) => void
+  /** a connector was replaced or deleted: every replica drops its prepared copy */
+  connectorChanged: (connectorId: string) => void
 }

@@ -16,8 +16,8 @@ export interface MetricsSources {
   depth(): Promise<{ waiting: number; active: number }>
   /** delegates connected to this replica that said hello */
   connectedDelegates(): number
-  /** tasks this replica holds waiting for an eligible delegate, by selector set */
-  waitingBySelectors(): Map<string, number>
+  /** tasks waiting for an eligible delegate, by selector set (every replica's) */
+  waitingBySelectors(): Promise<Map<string, number>>
   replica: string
   version: string
 }
@@ -76,12 +76,16 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
   })
   new Gauge({
     name: 'rd_tasks_waiting_for_delegate',
-    help: 'Tasks waiting for an eligible delegate, by required selector set (sum over replicas; scale delegates with these tags on it)',
+    help: 'Tasks waiting for an eligible delegate, by required selector set (every replica\'s; scale delegates with these tags on it)',
     labelNames: ['selectors'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset()
-      for (const [selectors, count] of sources.waitingBySelectors()) this.set({ selectors }, count)
+      try {
+        for (const [selectors, count] of await sources.waitingBySelectors()) this.set({ selectors }, count)
+      } catch {
+        // Redis unreachable: no series rather than a wrong zero
+      }
     },
   })
   new Gauge({

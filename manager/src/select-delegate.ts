@@ -14,11 +14,24 @@ export interface Candidate {
   /** tags and name, trimmed and lower-cased */
   selectors: ReadonlySet<string>
   capacity: number
+  /** tasks in flight on it (owned here), or this replica's hand-overs to it (another replica owns it) */
   active: number
   lastHeartbeatAt: number
   draining: boolean
   /** epoch ms of the last assignment, 0 for never */
   lastAssignedAt: number
+  /** its socket is on this replica; else its owner vouches for liveness and for `full` */
+  local: boolean
+  /** another replica owns it and says it has no free slot */
+  full: boolean
+  /** the owner refused a hand-over at this rev: no free slot until `rev` is newer */
+  refusedRev: number
+  rev: number
+}
+
+/** No free slot, as far as this replica may know (never freer than the owner said). */
+export function noFreeSlot(c: Candidate): boolean {
+  return c.active >= c.capacity || (!c.local && (c.full || c.refusedRev >= c.rev))
 }
 
 export interface UnreachableMark {
@@ -29,7 +42,10 @@ export interface UnreachableMark {
 
 export interface SelectionInput {
   selectors: readonly string[]
+  /** the delegates to consider (the dispatcher passes those matching the selectors) */
   candidates: Iterable<Candidate>
+  /** every connected delegate, for the log; defaults to the candidates */
+  connected?: number
   now: number
   heartbeatTimeoutMs: number
   /** delegate id → mark, for this task's registry host */
@@ -56,25 +72,26 @@ export function selectDelegate(input: SelectionInput): Selection {
   const busy: string[] = []
   const unreachable: { c: Candidate; mark: UnreachableMark }[] = []
   const eligible: Candidate[] = []
-  let connected = 0
+  let seen = 0
 
   for (const c of input.candidates) {
-    connected++
+    seen++
     if (!selectors.every((s) => c.selectors.has(s))) {
       noMatch.push(c.name)
       continue
     }
     matching.push(c)
-    if (now - c.lastHeartbeatAt > input.heartbeatTimeoutMs) stale.push(c.name)
+    if (c.local && now - c.lastHeartbeatAt > input.heartbeatTimeoutMs) stale.push(c.name)
     else if (c.draining) draining.push(c.name)
     else {
       const mark = input.unreachable.get(c.id)
       if (mark && mark.until > now) unreachable.push({ c, mark })
-      else if (c.active >= c.capacity) busy.push(`${c.name} (${c.active}/${c.capacity})`)
+      else if (noFreeSlot(c)) busy.push(c.local ? `${c.name} (${c.active}/${c.capacity})` : `${c.name} (full on its replica)`)
       else eligible.push(c)
     }
   }
 
+  const connected = input.connected ?? seen
   const log = [
     `candidates: ${connected} connected, ${matching.length} with ${selectors.length ? `selectors [${selectors.join(', ')}]` : 'no selectors required'}`,
   ]

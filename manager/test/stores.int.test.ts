@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ConnectorStore } from '../src/connector-store.ts'
 import { InvalidInputError, ManagerError, NotFoundError, SecretInUseError, SecretOutOfScopeError, SecretUnreadableError } from '../src/errors.ts'
-import { prepareTask } from '../src/prepare-task.ts'
+import { TaskPreparer } from '../src/prepare-task.ts'
 import { redisKeys } from '../src/redis-keys.ts'
 import { SecretBox } from '../src/secret-crypto.ts'
 import { SecretStore } from '../src/secret-store.ts'
@@ -43,6 +43,8 @@ async function thrown(p: Promise<unknown>): Promise<ManagerError & { statusCode?
 
 const connector = { name: 'c', type: 'docker-registry' as const, url: 'r.example.com' }
 const task = (connectorId: string): TaskData => ({ id: randomUUID(), type: 'validate-connector', connectorId, image: null, delegateSelectors: [], timeoutMs: 1_000, createdAt: Date.now() })
+const progress = { status: 'queued' as const, delegate: null, attempts: 0, retries: 0, waitReason: null }
+const prepare = (s: ReturnType<typeof stores>, data: TaskData) => new TaskPreparer(s.connectors, s.secrets).prepare(data, progress)
 
 describe('store failures', () => {
   it('a missing connector, secret or token is NotFoundError naming what and which', async () => {
@@ -102,17 +104,17 @@ describe('store failures', () => {
   })
 })
 
-describe('prepareTask', () => {
+describe('preparing a task', () => {
   it('a connector deleted before the task ran ends the task INVALID_INPUT', async () => {
     const s = stores()
-    const err = await thrown(prepareTask(task(randomUUID()), 0, s))
+    const err = await thrown(prepare(s, task(randomUUID())))
     expect(err).toBeInstanceOf(InvalidInputError)
     expect(err.message).toMatch(/was deleted before the task ran/)
   })
 
   it('a Redis failure is passed on as it is, never taken for a deleted connector', async () => {
     const dead = new Redis(inject('redisUrl'), { lazyConnect: true, enableOfflineQueue: false })
-    const err = await prepareTask(task(randomUUID()), 0, stores(dead)).then(
+    const err = await prepare(stores(dead), task(randomUUID())).then(
       () => expect.fail('expected a failure'),
       (e: unknown) => e,
     )

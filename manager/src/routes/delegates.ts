@@ -4,7 +4,7 @@ import { idParams, tokenBody } from '../schemas.ts'
 
 const tags = ['delegates']
 
-export function delegateRoutes(api: FastifyInstance, { tokens, directory, revokeToken }: AppContext): void {
+export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revokeToken }: AppContext): void {
   api.post<{ Body: { name: string } }>('/delegate-tokens', { schema: { tags, summary: 'Create a delegate token (shown only in this answer)', body: tokenBody } }, async (req, reply) => {
     const created = await tokens.create(req.body.name)
     req.log.info({ tokenId: created.id, name: created.name }, 'delegate token created')
@@ -17,5 +17,5 @@ export function delegateRoutes(api: FastifyInstance, { tokens, directory, revoke
     req.log.info({ tokenId: req.params.id }, 'delegate token revoked')
     return reply.status(204).send()
   })
-  api.get('/delegates', { schema: { tags, summary: 'Delegates any replica has seen' } }, async () => directory.list())
+  api.get('/delegates', { schema: { tags, summary: 'Delegates any replica has seen' } }, async () => delegates())
 }
