@@ -8,8 +8,8 @@ import type { TaskOutcome } from './task-outcome.ts'
 import type { TaskData } from './tasks.ts'
 import { within } from './within.ts'
 
-/** A scrape answers within this even while Redis is away (BullMQ's commands wait for it). */
-const DEPTH_TIMEOUT_MS = 2_000
+/** A scrape answers within this even while Redis is away (queued commands wait for it). */
+const REDIS_READ_TIMEOUT_MS = 2_000
 
 export interface MetricsSources {
   /** queued and running tasks in the shared queue (every replica's) */
@@ -56,7 +56,7 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
     async collect() {
       try {
-        const { waiting, active } = await within(sources.depth(), DEPTH_TIMEOUT_MS, () => new Error('queue depth not read in time'))
+        const { waiting, active } = await within(sources.depth(), REDIS_READ_TIMEOUT_MS, () => new Error('queue depth not read in time'))
         this.set({ state: 'waiting' }, waiting)
         this.set({ state: 'active' }, active)
       } catch {
@@ -82,7 +82,8 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     async collect() {
       this.reset()
       try {
-        for (const [selectors, count] of await sources.waitingBySelectors()) this.set({ selectors }, count)
+        const counts = await within(sources.waitingBySelectors(), REDIS_READ_TIMEOUT_MS, () => new Error('waiting tasks not counted in time'))
+        for (const [selectors, count] of counts) this.set({ selectors }, count)
       } catch {
         // Redis unreachable: no series rather than a wrong zero
       }

@@ -30,6 +30,8 @@ async function call(method: string, path: string, o: { body?: unknown; key?: str
     body: o.body === undefined ? null : JSON.stringify(o.body),
     headersTimeout: 5_000,
     bodyTimeout: 5_000,
+  }).catch((err: unknown) => {
+    throw new Error(`${method} ${path}: no answer`, { cause: err })
   })
   const text = await res.body.text()
   return { status: res.statusCode, body: text.startsWith('{') ? JSON.parse(text) : text }
@@ -83,6 +85,7 @@ describe('a Redis outage', () => {
     expect(metrics.status).toBe(200)
     expect(metrics.body).toMatch(/^rd_connected_delegates\{replica="[^"]+"\} 0$/m)
     expect(metrics.body).not.toMatch(/^rd_queue_depth\{/m) // left out rather than a wrong zero
+    expect(metrics.body).not.toMatch(/^rd_tasks_waiting_for_delegate\{/m)
     expect((await call('GET', '/api/v1/openapi.json')).status).toBe(200)
     expect((await call('GET', '/')).status).toBe(200)
     expect((await call('GET', '/api/v1/connectors', { key: 'wrong' })).status).toBe(401)
