@@ -7,6 +7,8 @@ import {
   PROTOCOL_VERSION,
   TaskErrorCode,
   type ManagerMessage,
+  type Probe,
+  type ProbeResult,
   type TaskAssign,
   type TaskResult,
   type TaskSpec,
@@ -23,8 +25,14 @@ export interface TaskRunner {
    * the task may report is a RegistryError; anything else thrown ends the task INTERNAL.
    */
   run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
+  /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
+  probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
   close(): Promise<void>
 }
+
+/** Probes at once; more are answered at once as refused (they are cheap, but not free). */
+const MAX_PROBES = 16
+const PROBE_TIMEOUT_MS = 5_000
 
 export interface DelegateOptions {
   managerUrls: readonly string[]
@@ -52,6 +60,7 @@ export class Delegate {
   readonly #conn: ManagerConnection
   readonly #running = new Map<string, Running>()
   #heartbeat: NodeJS.Timeout | null = null
+  #probes = 0
   #draining = false
   #delegateId: string | null = null
 
@@ -145,11 +154,30 @@ export class Delegate {
         }
         return
       }
+      case 'probe':
+        void this.#probe(message)
+        return
       default: {
         const never: never = message
         throw new Error(`unhandled message ${JSON.stringify(never)}`)
       }
     }
+  }
+
+  async #probe(message: Probe): Promise<void> {
+    const { runner } = this.#opts
+    let answer: Omit<ProbeResult, 'type' | 'probeId'>
+    if (!runner.probe) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: 'this delegate cannot probe registries', latencyMs: 0 }
+    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
+    else {
+      this.#probes++
+      try {
+        answer = await runner.probe(message.url, AbortSignal.timeout(PROBE_TIMEOUT_MS))
+      } finally {
+        this.#probes--
+      }
+    }
+    this.#conn.send({ type: 'probe.result', probeId: message.probeId, ...answer })
   }
 
   #onDisconnect(): void {

@@ -55,7 +55,7 @@ export class DelegateFleet {
     const out: DelegateRecord[] = []
     for (const id of smallest!) {
       const record = this.#all.get(id)!
-      if (selectors.every((s) => record.selectors.has(s))) out.push(record)
+      if (selectors.length === 1 || selectors.every((s) => record.selectors.has(s))) out.push(record)
     }
     return out
   }

@@ -20,6 +20,7 @@ import {
   type DelegateMessage,
   type Hello,
   type ManagerMessage,
+  type ProbeResult,
 } from '../../protocol/src/index.ts'
 import type { DelegateRecord } from './delegate-record.ts'
 import type { Dispatcher } from './dispatcher.ts'
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   heartbeatTimeoutMs: number
   /** counts frames that could not be decoded (metrics) */
   onDecodeFailure?(reason: string): void
+  /** a delegate answered a probe (prober.ts) */
+  onProbeResult?(message: ProbeResult): void
   /** counts sockets that ended in an error (reset, timeout) before or after the upgrade (metrics) */
   onConnectionError?(stage: 'upgrade' | 'websocket'): void
 }
@@ -211,7 +214,7 @@ export class DelegateGateway {
     send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
     const link = this.#opts.dispatcher.addLocal(
       { id, name, tags: hello.tags, capacity: hello.capacity, version: hello.version, tokenId: conn.tokenId },
-      { assign: send, cancel: send },
+      { assign: send, cancel: send, probe: send },
     )
     conn.link = link
     this.#opts.log.info({ delegateId: id, delegate: name, tags: link.tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
@@ -233,6 +236,9 @@ export class DelegateGateway {
       case 'drain':
         log.info('delegate draining: no new tasks for it')
         this.#opts.dispatcher.drain(link.id)
+        return
+      case 'probe.result':
+        this.#opts.onProbeResult?.(message)
         return
       default: {
         const never: never = message

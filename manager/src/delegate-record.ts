@@ -5,7 +5,7 @@
  * slots exactly; other replicas count only their own hand-overs and believe the owner's word
  * about the rest (`full`), never that the delegate is freer than the owner said.
  */
-import type { TaskAssign, TaskCancel } from '../../protocol/src/index.ts'
+import type { Probe, TaskAssign, TaskCancel } from '../../protocol/src/index.ts'
 import type { DispatchTask } from './dispatch-task.ts'
 
 /** How a task reaches a delegate. */
@@ -13,6 +13,7 @@ export interface Transport {
   /** `task`: the prepared task, for hand-overs to another replica (null when relaying one) */
   assign(message: TaskAssign, task: DispatchTask | null): void
   cancel(message: TaskCancel): void
+  probe(message: Probe): void
 }
 
 export interface DelegateRecord {

@@ -22,7 +22,7 @@ import { TaskErrorCode, type DelegateState, type TaskResultMessage, type WireFai
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import { DelegateFleet } from './delegate-fleet.ts'
 import { normalizeTags, selectorsOf, type DelegateRecord, type Transport } from './delegate-record.ts'
-import { noFreeSlot, selectDelegate, type Selection, type UnreachableMark } from './select-delegate.ts'
+import { noFreeSlot, reasonsAgainst, selectDelegate, type IneligibleReason, type Selection, type UnreachableMark } from './select-delegate.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 
 export type RunEnd =
@@ -33,6 +33,11 @@ export type RunEnd =
    * changed while it was handed over).
    */
   | { kind: 'park'; until: number; waitingFor: readonly string[] | null; refresh: boolean; progress: TaskProgress }
+
+export interface Preview {
+  delegates: { record: DelegateRecord; reasons: IneligibleReason[] }[]
+  selection: Selection
+}
 
 export interface DispatchHooks {
   /** one selection-log line, in order */
@@ -54,6 +59,8 @@ export interface DispatcherEvents {
   slotsFreed(record: DelegateRecord): void
   /** the number of tasks on a delegate owned here changed */
   load(record: DelegateRecord): void
+  /** a task was handed to a delegate (owned here or elsewhere), `sinceCreatedMs` after its creation */
+  placed(record: DelegateRecord, sinceCreatedMs: number): void
   /** a "cannot reach" mark this replica made: share it */
   mark(registryHost: string, delegateId: string, mark: UnreachableMark): void
   /** a relayed attempt (another replica's task on a delegate owned here) answered or was lost */
@@ -279,6 +286,23 @@ export class Dispatcher {
     marks.set(delegateId, mark)
   }
 
+  /**
+   * What placing a task with these selectors on this registry would do now, without doing it:
+   * every delegate this replica knows with the reasons it is not eligible, and the pick.
+   */
+  preview(selectors: readonly string[], registryHost: string, historyDelegateId: string | null): Preview {
+    const input = {
+      selectors,
+      now: this.#now(),
+      heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
+      unreachable: this.#unreachable.get(registryHost) ?? NO_MARKS,
+      historyDelegateId,
+    }
+    const delegates = [...this.#fleet.values()].map((d) => ({ record: d, reasons: reasonsAgainst(d, input) }))
+    const selection = selectDelegate({ ...input, candidates: this.#fleet.matching(selectors), matched: true, connected: this.#fleet.size })
+    return { delegates, selection }
+  }
+
   // ── tasks ─────────────────────────────────────────────────────────────────────────────────
 
   /** One stint of a task on this replica, to its outcome or until it parks. */
@@ -389,6 +413,7 @@ export class Dispatcher {
     return selectDelegate({
       selectors: task.selectors,
       candidates: this.#fleet.matching(task.selectors),
+      matched: true,
       connected: this.#fleet.size,
       now: this.#now(),
       heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
@@ -416,6 +441,7 @@ export class Dispatcher {
         run.lastDelegate = ref(delegate)
         run.hooks.onState(this.#progress(run, 'running'))
         const { task } = run
+        this.#o.events.placed(delegate, this.#now() - task.createdAt)
         delegate.transport.assign({ type: 'task.assign', taskId: task.taskId, attemptId: attempt.id, task: task.spec, deadline: task.deadline }, task)
         return
       }

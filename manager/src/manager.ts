@@ -9,8 +9,10 @@ import { DelegateDirectory } from './delegate-directory.ts'
 import { DelegateGateway } from './delegate-gateway.ts'
 import { Dispatcher, hasFreeSlot } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
+import { previewEligibility } from './eligibility.ts'
 import { createMetrics } from './metrics.ts'
 import { TaskPreparer } from './prepare-task.ts'
+import { Prober } from './prober.ts'
 import { redisKeys } from './redis-keys.ts'
 import { createRedis, redisConnection } from './redis-options.ts'
 import { ReplicaBus } from './replica-bus.ts'
@@ -42,6 +44,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   const tokens = new TokenStore(redis, keys)
   const directory = new DelegateDirectory(redis, keys, replicaId, log)
   const preparer = new TaskPreparer(connectors, secrets)
+  const history = new RedisHistory(redis, keys, log)
 
   // The dispatcher, the waiting room, the tasks and the bus speak to each other; each is built
   // once, in this order, and the later ones are reached through these names.
@@ -54,13 +57,14 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     directory,
     waiting: () => waiting,
     preparer,
+    prober: () => prober,
     log,
     onDone: (taskId) => tasks.onDone(taskId),
   })
   const dispatcher: Dispatcher = new Dispatcher({
     replicaId,
     log,
-    history: new RedisHistory(redis, keys, log),
+    history,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     unreachableMarkMs: config.unreachableMarkMs,
     events: {
@@ -68,11 +72,13 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       localDown: (d) => (bus.delegateDown(d), directory.down(d)),
       slotsFreed: (d) => waiting.wake(d),
       load: (d) => directory.loadChanged(d),
+      placed: (d, sinceCreatedMs) => metrics.onPlaced(d.local, sinceCreatedMs),
       mark: (host, delegateId, mark) => bus.mark(host, delegateId, mark),
       relayResult: (origin, delegateId, message) => bus.relayResult(origin, delegateId, message),
       relayLost: (origin, delegateId, attemptId, reason) => bus.relayLost(origin, delegateId, attemptId, reason),
     },
   })
+  const prober = new Prober((origin, result) => bus.probeResult(origin, result))
   const tasks: Tasks = new Tasks({
     connection,
     redis,
@@ -115,6 +121,8 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       tokens,
       tasks,
       delegates: () => directory.list(dispatcher.localDelegates()),
+      eligibility: (query, probe) =>
+        previewEligibility({ dispatcher, history, prober: probe ? prober : null, delegates: () => directory.list(dispatcher.localDelegates()) }, query),
       revokeToken: (id) => gateway?.revokeToken(id),
       connectorChanged: (id) => (preparer.invalidate(id), bus.connectorChanged(id)),
     },
@@ -130,6 +138,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     onDecodeFailure: (reason) => metrics.onDecodeFailure(reason),
     onConnectionError: (stage) => metrics.onConnectionError(stage),
+    onProbeResult: (message) => prober.onResult(message),
   })
   gateway.start()
   await directory.start()

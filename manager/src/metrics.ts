@@ -30,6 +30,8 @@ export interface Metrics {
   onDecodeFailure(reason: string): void
   /** DelegateGateway.onConnectionError */
   onConnectionError(stage: 'upgrade' | 'websocket'): void
+  /** Dispatcher: a task handed to a delegate owned here (local) or by another replica (remote) */
+  onPlaced(local: boolean, sinceCreatedMs: number): void
 }
 
 export function createMetrics(sources: MetricsSources, { defaultMetrics = true } = {}): Metrics {
@@ -108,6 +110,19 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
   })
 
+  const placements = new Counter({
+    name: 'rd_placements_total',
+    help: 'Tasks this replica handed to a delegate, by where its socket is: local (this replica) or remote (a hand-over to another replica)',
+    labelNames: ['where'] as const,
+    registers: [registry],
+  })
+  const placementDelay = new Histogram({
+    name: 'rd_placement_delay_seconds',
+    help: 'From task creation to its hand-over to a delegate (queue wait and placement; each attempt)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  })
+
   return {
     registry,
     onOutcome(data, outcome, now = Date.now()) {
@@ -120,6 +135,10 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     },
     onConnectionError(stage) {
       connectionErrors.inc({ stage })
+    },
+    onPlaced(local, sinceCreatedMs) {
+      placements.inc({ where: local ? 'local' : 'remote' })
+      placementDelay.observe(sinceCreatedMs / 1000)
     },
   }
 }

@@ -19,6 +19,7 @@ import {
   decodeHandoverMessage,
   encodeReplicaMessage,
   type HandoverMessage,
+  type ProbeResult,
   type TaskResultMessage,
   type UnreachableMarkWire,
 } from '../../protocol/src/index.ts'
@@ -27,6 +28,7 @@ import { localState } from './delegate-directory.ts'
 import type { DelegateRecord, Transport } from './delegate-record.ts'
 import { STALE_CONNECTOR, type Dispatcher } from './dispatcher.ts'
 import type { TaskPreparer } from './prepare-task.ts'
+import type { Prober } from './prober.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { WaitingRoom } from './waiting-room.ts'
 
@@ -46,6 +48,7 @@ export interface ReplicaBusOptions {
   directory: DelegateDirectory
   waiting: () => WaitingRoom
   preparer: TaskPreparer
+  prober: () => Prober
   log: Logger
   /** a task ended on some replica (the done channel) */
   onDone(taskId: string): void
@@ -167,7 +170,15 @@ export class ReplicaBus {
       cancel: (message) => {
         this.#handover(owner, { t: 'cancel', delegateId, taskId: message.taskId, attemptId: message.attemptId, reason: message.reason })
       },
+      probe: (message) => {
+        this.#handover(owner, { t: 'probe', origin: this.#o.replicaId, delegateId, probeId: message.probeId, url: message.url })
+      },
     }
+  }
+
+  /** The owner side of a probe: its answer goes back to the replica that asked. */
+  probeResult(origin: string, result: ProbeResult): void {
+    this.#handover(origin, { t: 'probe-result', result })
   }
 
   // ── what this replica hears ───────────────────────────────────────────────────────────────
@@ -228,6 +239,12 @@ export class ReplicaBus {
       case 'result':
         if (m.message) dispatcher.onResult(m.delegateId, m.message)
         else if (m.ref) void this.#fetchResult(m.delegateId, m.attemptId, m.ref)
+        return
+      case 'probe':
+        this.#o.prober().relay(m.origin, m.probeId, dispatcher.local(m.delegateId), m.url)
+        return
+      case 'probe-result':
+        this.#o.prober().onResult(m.result)
         return
       default: {
         const never: never = m

@@ -66,6 +66,9 @@ export interface TaskView {
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000
+/** Task-done notices remembered, for waiters that arrive just after the end. */
+const RECENTLY_DONE = 10_000
+const CREATED_HERE = 100_000
 
 export interface TasksOptions {
   connection: ConnectionOptions
@@ -100,6 +103,10 @@ export class Tasks {
   readonly #inFlight = new Map<string, InFlight>()
   /** task id → callers waiting for its end */
   readonly #waiters = new Map<string, Set<(view: TaskView | null) => void>>()
+  /** tasks created here that this replica has not seen end: a waiter needs no first read */
+  readonly #createdHere = new Set<string>()
+  /** tasks that ended lately (task-done notices), oldest first: a waiter must not wait for them */
+  readonly #recentlyDone = new Set<string>()
   #worker: Worker<TaskData, StoredOutcome> | null = null
 
   constructor(opts: TasksOptions) {
@@ -162,6 +169,9 @@ export class Tasks {
         .exec(),
       this.queue.add(data.type, data, { jobId: data.id }),
     ])
+    this.#createdHere.add(data.id)
+    // a missed notice must not keep an id forever (its waiter then reads at its own timeout)
+    if (this.#createdHere.size > CREATED_HERE) this.#createdHere.delete(this.#createdHere.values().next().value!)
     return data
   }
 
@@ -179,8 +189,9 @@ export class Tasks {
     waiters.add(wake)
     const timer = setTimeout(() => wake(null), ms)
     try {
-      // a stint in this replica's worker tells us itself when it ends: nothing to read before
-      if (!this.#inFlight.has(id)) {
+      // A task created or running here that has not ended yet tells us itself when it ends (or a
+      // task-done notice does): nothing to read before.
+      if (this.#recentlyDone.has(id) || !(this.#inFlight.has(id) || this.#createdHere.has(id))) {
         const first = await this.get(id)
         if (!first || isFinal(first.status)) return first
       }
@@ -194,6 +205,9 @@ export class Tasks {
 
   /** A task ended on some replica (a task-done notice). */
   onDone(taskId: string): void {
+    this.#createdHere.delete(taskId)
+    this.#recentlyDone.add(taskId)
+    if (this.#recentlyDone.size > RECENTLY_DONE) this.#recentlyDone.delete(this.#recentlyDone.values().next().value!)
     if (!this.#inFlight.has(taskId)) this.#wake(taskId, null)
   }
 

@@ -18,6 +18,9 @@ class Wire implements Transport {
   cancel(message: ManagerMessage): void {
     this.sent.push(message)
   }
+  probe(message: ManagerMessage): void {
+    this.sent.push(message)
+  }
   get assigns(): TaskAssign[] {
     return this.sent.filter((m): m is TaskAssign => m.type === 'task.assign')
   }
@@ -39,6 +42,7 @@ function setup(over: { heartbeatTimeoutMs?: number; now?: () => number } = {}) {
       localDown: (r) => events.push(`down ${r.name}`),
       slotsFreed: (r) => events.push(`free ${r.name}`),
       load: () => undefined,
+      placed: () => undefined,
       mark: (host, id) => events.push(`mark ${host} ${id}`),
       relayResult: (origin, _d, m) => relayed.push({ kind: 'result', origin, attemptId: m.attemptId }),
       relayLost: (origin, _d, attemptId) => relayed.push({ kind: 'lost', origin, attemptId }),

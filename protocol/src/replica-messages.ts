@@ -19,7 +19,7 @@
  * rolling upgrade that changes a shape bumps the version and old and new replicas ignore each
  * other's messages rather than misread them. Credentials never cross Redis.
  */
-import type { TaskResultMessage, TaskSpec } from './messages.ts'
+import type { ProbeResult, TaskResultMessage, TaskSpec } from './messages.ts'
 
 export const REPLICA_PROTOCOL_VERSION = 1
 
@@ -73,6 +73,9 @@ export type HandoverMessage =
   | { v: 1; t: 'lost'; delegateId: string; attemptId: string; reason: string }
   /** `message` inline, or `ref`: a Redis key holding it (large results do not go through pub/sub) */
   | { v: 1; t: 'result'; delegateId: string; attemptId: string; message?: TaskResultMessage; ref?: string }
+  /** the eligibility preview's probe, to a delegate another replica owns, and its answer */
+  | { v: 1; t: 'probe'; origin: string; delegateId: string; probeId: string; url: string }
+  | { v: 1; t: 'probe-result'; result: ProbeResult }
 
 type Obj = Record<string, unknown>
 
@@ -137,7 +140,10 @@ export function decodeFleetMessage(raw: string): FleetMessage | null {
  */
 export function decodeHandoverMessage(raw: string): HandoverMessage | null {
   const o = parse(raw)
-  if (!o || !isStr(o.delegateId, 128) || !isStr(o.attemptId, 128)) return null
+  if (!o) return null
+  if (o.t === 'probe') return isStr(o.origin, 64) && isStr(o.delegateId, 128) && isStr(o.probeId, 128) && isStr(o.url) ? (o as HandoverMessage) : null
+  if (o.t === 'probe-result') return isObj(o.result) && isStr(o.result.probeId, 128) && typeof o.result.reachable === 'boolean' ? (o as HandoverMessage) : null
+  if (!isStr(o.delegateId, 128) || !isStr(o.attemptId, 128)) return null
   switch (o.t) {
     case 'assign':
       return isStr(o.origin, 64) && isStr(o.taskId, 128) && isStr(o.connectorId, 128) && isStr(o.connectorRev, 64) && isNum(o.deadline) && isObj(o.spec)
