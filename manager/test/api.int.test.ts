@@ -472,6 +472,7 @@ describe('OpenAPI', () => {
         'DELETE /api/v1/delegate-tokens/{id}',
         'GET /api/v1/delegates',
         'GET /api/v1/delegates/stream',
+        'POST /api/v1/delegates/eligible',
       ].sort(),
     )
     const createSecretOp = doc.paths['/api/v1/secrets'].post
