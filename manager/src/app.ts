@@ -12,6 +12,7 @@ import type { AppContext } from './app-context.ts'
 import { InvalidInputError, ManagerError, NotFoundError, RedisUnavailableError, TaskFailedError, UnauthorizedError } from './errors.ts'
 import { connectorRoutes } from './routes/connectors.ts'
 import { delegateRoutes } from './routes/delegates.ts'
+import { monitoringRoutes } from './routes/monitoring.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { secretRoutes } from './routes/secrets.ts'
 import { taskRoutes } from './routes/tasks.ts'
@@ -137,6 +138,7 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
       secretRoutes(api, ctx)
       taskRoutes(api, ctx)
       delegateRoutes(api, ctx)
+      monitoringRoutes(api, ctx)
     },
     { prefix: '/api/v1' },
   )

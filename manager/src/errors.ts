@@ -16,6 +16,12 @@ export class ManagerError extends Error {
   }
 }
 
+/** For a `.catch()`: null when the record does not exist; any other failure (Redis) goes on. */
+export function nullIfNotFound(err: unknown): null {
+  if (err instanceof NotFoundError) return null
+  throw err
+}
+
 /** No such connector, secret, delegate token, task (or route). */
 export class NotFoundError extends ManagerError {
   override name = 'NotFoundError'

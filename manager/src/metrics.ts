@@ -9,7 +9,7 @@ import type { TaskData } from './tasks.ts'
 import { within } from './within.ts'
 
 /** A scrape answers within this even while Redis is away (queued commands wait for it). */
-const REDIS_READ_TIMEOUT_MS = 2_000
+export const REDIS_READ_TIMEOUT_MS = 2_000
 
 export interface MetricsSources {
   /** queued and running tasks in the shared queue (every replica's) */

@@ -120,6 +120,7 @@ export class Tasks {
         removeOnFail: { age: 7 * 24 * 3600, count: 20_000 },
       },
     })
+    this.queue.on('error', (err) => opts.log.warn({ err: err.message }, 'task queue connection error')) // else BullMQ writes it to stderr
   }
 
   /** Starts this replica's worker. */
