@@ -69,8 +69,11 @@ describe('web console', () => {
   const toDocs = async (name: string, docsName: string) => {
     if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await copyFile(join(SHOTS, `${name}.png`), join(root, 'docs', docsName))
   }
+  /** Opens a page; the same hash again renders it afresh (a hash change alone would not). */
   const go = async (hash: string) => {
-    await page.goto(`${m.url}/${hash}`)
+    const url = `${m.url}/${hash}`
+    if (page.url() === url) await page.reload()
+    else await page.goto(url)
   }
 
   it('serves the console without the API key, its own files only, under a strict content security policy', async () => {
@@ -127,6 +130,26 @@ describe('web console', () => {
     expect(shown).toEqual(tags.filter((t) => t.includes('1.11.')).sort())
     await shot('connector-browse')
     if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await copyFile(join(SHOTS, 'connector-browse.png'), join(root, 'docs', 'console.png'))
+  })
+
+  it('previews, while the connector form is typed, which delegates could run its tasks and why not, and probes them', async () => {
+    await go('#/connectors')
+    await page.click('#new-connector')
+    await page.fill('#connector-form input[name=url]', inject('registryHostPort'))
+    await page.fill('#connector-form input[name=delegateSelectors]', 'docker, mars')
+    const row = page.locator('#eligibility-preview tr[data-delegate="eu-west-1"]')
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"][data-eligible="false"]').waitFor()
+    expect(await row.textContent()).toContain('lacks mars')
+    expect(await page.locator('#eligibility-preview .pick').textContent()).toMatch(/Nobody would take a task now: no connected delegate has selectors \[docker, mars\]/)
+    await page.fill('#connector-form input[name=delegateSelectors]', 'docker')
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"][data-eligible="true"]').waitFor()
+    expect(await page.locator('#eligibility-preview .pick').textContent()).toMatch(/A task would go to eu-west-1/)
+    await page.click('#eligibility-preview button', { timeout: 5_000 })
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"] .badge.ok', { hasText: /\d+ ms/ }).waitFor()
+    await page.locator('#eligibility-preview').scrollIntoViewIfNeeded()
+    await shot('connector-eligibility')
+    await toDocs('connector-eligibility', 'console-eligibility.png')
+    await page.click('#connector-form .buttons button:has-text("Cancel")', { timeout: 5_000 })
   })
 
   it('shows a failed validation with its error code and hint in place', async () => {

@@ -1,6 +1,7 @@
 // Connectors: list, create/edit, validate (result in place), browse images and tags.
 import { api, runTask } from '../api.js'
 import { confirmButton, copyButton, errorBox, field, h, replace, statusBadge, taskDuration } from '../dom.js'
+import { eligibilityPreview } from '../eligibility-preview.js'
 import { filteredList } from '../virtual-list.js'
 import { healthCard, latestValidation, profileCard } from './connector-health.js'
 
@@ -159,6 +160,11 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
   const secretField = field('Password secret', secretSelect, h('span', {}, 'Stored encrypted in the manager. ', h('a', { href: '#/access' }, 'Create a secret')))
   const refField = field('Password reference', ref, 'Resolved by the delegate from its own environment or files; the password never reaches the manager.')
   const status = h('div.status')
+  const splitSelectors = () => selectors.value.split(',').map((s) => s.trim()).filter(Boolean)
+  const preview = eligibilityPreview(() => ({ url: url.value.trim(), selectors: splitSelectors() }))
+  url.addEventListener('input', () => preview.changed())
+  selectors.addEventListener('input', () => preview.changed())
+  preview.changed()
 
   const sync = () => {
     const m = radios.find((r) => r.checked)?.value
@@ -189,6 +195,7 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
       h('span.inline-field', {}, h('label.inline', {}, healthOn, 'Validate every'), interval, 'seconds'),
       'At least 30 s. Two failed checks in a row raise connector.failing on the alert webhook.',
     ),
+    preview.panel,
     h('div.buttons', {}, h('button.primary', { type: 'submit' }, existing ? 'Save' : 'Create'), h('button', { type: 'button', onclick: onCancel }, 'Cancel')),
     status,
   )
@@ -199,7 +206,7 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
     if (username.value.trim()) body.username = username.value.trim()
     if (m === 'secret' && secretSelect.value) body.passwordSecretId = secretSelect.value
     if (m === 'ref' && ref.value.trim()) body.passwordRef = ref.value.trim()
-    const sel = selectors.value.split(',').map((s) => s.trim()).filter(Boolean)
+    const sel = splitSelectors()
     if (sel.length) body.delegateSelectors = sel
     if (project.value.trim()) body.project = project.value.trim()
     if (healthOn.checked) body.healthCheck = { intervalSeconds: Number(interval.value) }
