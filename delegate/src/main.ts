@@ -5,7 +5,7 @@ import { installLastResort } from '../../common/src/last-resort.ts'
 import { logRedaction } from '../../common/src/log-redaction.ts'
 import { loadDelegateConfig } from './config.ts'
 import { Delegate } from './delegate.ts'
-import { RegistryClient } from './registry/client.ts'
+import { LazyRunner } from './lazy-runner.ts'
 import { VERSION } from '../../common/src/version.ts'
 
 let config
@@ -17,7 +17,12 @@ try {
 }
 const log = pino({ level: config.logLevel, redact: logRedaction, base: { service: 'delegate', delegate: config.name } })
 installLastResort(log)
-const runner = new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
+const runner = new LazyRunner(async () => {
+  const { RegistryClient } = await import('./registry/client.ts')
+  return new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
+})
+// A REGISTRY_CA_FILE that cannot be used stops start-up, as before the client loaded lazily.
+if (config.caFile) await runner.ready()
 const delegate = new Delegate({
   managerUrls: config.managerUrls,
   token: config.token,
