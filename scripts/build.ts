@@ -70,6 +70,9 @@ function builtinsWithoutFacades(deferred: readonly string[]): Plugin {
   }
 }
 
+// for CommonJS dependencies that require() something that is not a built-in
+const BANNER = `const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);`
+
 function options(entry: string, out: string, extra: Partial<BuildOptions> = {}, deferred: readonly string[] = []): BuildOptions {
   return {
     absWorkingDir: root,
@@ -87,40 +90,47 @@ function options(entry: string, out: string, extra: Partial<BuildOptions> = {}, 
     metafile: true,
     // optional native add-ons (ws, msgpackr under BullMQ): both fall back to JavaScript without them
     external: ['bufferutil', 'utf-8-validate', 'msgpackr-extract'],
-    // for CommonJS dependencies that require() something that is not a built-in
-    banner: { js: `const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);` },
+    banner: { js: BANNER },
     plugins: [builtinsWithoutFacades(deferred)],
     logLevel: 'warning',
     ...extra,
   }
 }
 
-export interface BuildResult {
-  /** output file → its metafile entry */
-  metafile: Record<keyof typeof BUNDLES, Metafile>
+export type BundleName = keyof typeof BUNDLES
+
+/** How each bundle is built; the delegate's is the one users copy around, so it is the lean one. */
+function bundleOptions(name: BundleName): BuildOptions {
+  const { entry, out } = BUNDLES[name]
+  if (name !== 'delegate') return options(entry, out)
+  return options(
+    entry,
+    out,
+    {
+      // minified but for names (stack traces stay readable): less source text held in memory
+      minifyWhitespace: true,
+      minifySyntax: true,
+      keepNames: true,
+      // `chmod +x registry-delegate.mjs && ./registry-delegate.mjs` works too
+      banner: { js: `#!/usr/bin/env node\n${BANNER}` },
+    },
+    DELEGATE_DEFERRED,
+  )
 }
 
-/** Builds every bundle into dist/ (emptied first). */
-export async function build(): Promise<BuildResult> {
+/**
+ * Builds the named bundles (all by default) into dist/, emptied first, with the manager's
+ * console/ when the manager is built and THIRD-PARTY-LICENSES.txt for what they hold.
+ */
+export async function build(names: readonly BundleName[] = Object.keys(BUNDLES) as BundleName[]): Promise<Partial<Record<BundleName, Metafile>>> {
   await rm(dist, { recursive: true, force: true })
   await mkdir(dist, { recursive: true })
-  const [delegate, manager, bootstrap] = await Promise.all([
-    // minified but for names (stack traces stay readable): less source text held in memory
-    esbuild(
-      options(
-        BUNDLES.delegate.entry,
-        BUNDLES.delegate.out,
-        { minifyWhitespace: true, minifySyntax: true, keepNames: true, banner: { js: `#!/usr/bin/env node\n${options('', '').banner!.js}` } },
-        DELEGATE_DEFERRED,
-      ),
-    ),
-    esbuild(options(BUNDLES.manager.entry, BUNDLES.manager.out)),
-    esbuild(options(BUNDLES.bootstrap.entry, BUNDLES.bootstrap.out)),
-    cp(join(root, 'manager/console'), join(dist, 'console'), { recursive: true }),
+  const [results] = await Promise.all([
+    Promise.all(names.map(async (name) => [name, (await esbuild(bundleOptions(name))).metafile!] as const)),
+    names.includes('manager') ? cp(join(root, 'manager/console'), join(dist, 'console'), { recursive: true }) : undefined,
   ])
-  const metafile = { delegate: delegate.metafile!, manager: manager.metafile!, bootstrap: bootstrap.metafile! }
-  await writeFile(join(dist, 'THIRD-PARTY-LICENSES.txt'), await licenses(Object.values(metafile)))
-  return { metafile }
+  await writeFile(join(dist, 'THIRD-PARTY-LICENSES.txt'), await licenses(results.map(([, m]) => m)))
+  return Object.fromEntries(results)
 }
 
 /** The licence text of every package inside a bundle, from its LICENSE file (or package.json). */
@@ -145,7 +155,11 @@ async function licenses(metafiles: Metafile[]): Promise<string> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const names = process.argv.slice(2) as BundleName[]
+  const unknown = names.filter((n) => !(n in BUNDLES))
+  if (unknown.length > 0) throw new Error(`unknown bundle ${unknown.join(', ')}: name some of ${Object.keys(BUNDLES).join(', ')}`)
   const started = performance.now()
-  await build()
-  process.stdout.write(`built ${Object.values(BUNDLES).map((b) => `dist/${b.out}`).join(', ')} and dist/console/ in ${Math.round(performance.now() - started)} ms\n`)
+  const built = await build(names.length > 0 ? names : undefined)
+  const files = Object.keys(built).map((n) => `dist/${BUNDLES[n as BundleName].out}`)
+  process.stdout.write(`built ${files.join(', ')} in ${Math.round(performance.now() - started)} ms\n`)
 }
