@@ -133,6 +133,15 @@ export async function build(names: readonly BundleName[] = Object.keys(BUNDLES) 
   return Object.fromEntries(results)
 }
 
+/**
+ * The delegate as CommonJS, for a single executable (scripts/release.ts): Node 24 runs only a
+ * CommonJS main script there, whose `require` reaches built-ins only, which is all it needs.
+ */
+export async function buildDelegateCommonJs(outfile: string): Promise<void> {
+  const { banner: _, ...rest } = bundleOptions('delegate')
+  await esbuild({ ...rest, format: 'cjs', outfile, sourcemap: false, metafile: false })
+}
+
 /** The licence text of every package inside a bundle, from its LICENSE file (or package.json). */
 async function licenses(metafiles: Metafile[]): Promise<string> {
   const dirs = new Set<string>()

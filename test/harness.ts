@@ -144,7 +144,13 @@ export interface Proc {
 
 /** Runs `node <script>` with env (in the repository, or in `cwd`); collects its log lines. */
 export function spawnNode(script: string, env: Record<string, string>, o: { cwd?: string } = {}): Proc {
-  const child = spawn(process.execPath, [script], {
+  return spawnProcess(process.execPath, [script], env, o)
+}
+
+/** Runs `command args…` with env (in the repository, or in `cwd`); collects its log lines. */
+export function spawnProcess(command: string, args: string[], env: Record<string, string>, o: { cwd?: string } = {}): Proc {
+  const script = args[0] ?? command
+  const child = spawn(command, args, {
     cwd: o.cwd ?? root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,8 +21,10 @@ const runner = new LazyRunner(async () => {
   const { RegistryClient } = await import('./registry/client.ts')
   return new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
 })
-// A REGISTRY_CA_FILE that cannot be used stops start-up, as before the client loaded lazily.
-if (config.caFile) await runner.ready()
+// A REGISTRY_CA_FILE that cannot be used stops start-up before the manager is dialled, as when
+// the client was built eagerly: its error reaches the last resort (logged, exit 1). No top-level
+// await here: the single-executable build is CommonJS (scripts/release.ts).
+const starting = config.caFile ? runner.ready().then(() => undefined) : Promise.resolve()
 const delegate = new Delegate({
   managerUrls: config.managerUrls,
   token: config.token,
@@ -35,7 +37,7 @@ const delegate = new Delegate({
   env: config.env,
   proxy: config.proxy,
 })
-delegate.start()
+void starting.then(() => delegate.start())
 
 // A small health endpoint for container probes: 200 while connected to a manager.
 const health =
