@@ -17,7 +17,7 @@ RUN node -e "const fs=require('node:fs'), keep=process.argv[1].split(' '), p=JSO
 COPY common ./common
 COPY protocol ./protocol
 COPY delegate ./delegate
-COPY scripts/build.ts ./scripts/
+COPY scripts/build.ts scripts/undici-for-delegate.js ./scripts/
 RUN node scripts/build.ts delegate
 
 FROM node:24-bookworm-slim

@@ -15,7 +15,8 @@
  *  - A few built-ins an idle delegate never touches (TLS for a `wss://` manager or an https
  *    registry, zlib, fs/promises, assert) are loaded on first use of one of their exports.
  * The registry client and undici stay in the bundle but are evaluated on the first task
- * (delegate/src/lazy-runner.ts).
+ * (delegate/src/lazy-runner.ts), and of undici only what the client uses
+ * (scripts/undici-for-delegate.js): the first task loads half as much code.
  */
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { builtinModules } from 'node:module'
@@ -91,10 +92,18 @@ function options(entry: string, out: string, extra: Partial<BuildOptions> = {}, 
     // optional native add-ons (ws, msgpackr under BullMQ): both fall back to JavaScript without them
     external: ['bufferutil', 'utf-8-validate', 'msgpackr-extract'],
     banner: { js: BANNER },
-    plugins: [builtinsWithoutFacades(deferred)],
     logLevel: 'warning',
     ...extra,
+    plugins: [builtinsWithoutFacades(deferred), ...(extra.plugins ?? [])],
   }
+}
+
+/** The delegate's own 'undici' imports resolve to scripts/undici-for-delegate.js. */
+const undiciForDelegate: Plugin = {
+  name: 'undici-for-delegate',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) => (args.importer.includes('/node_modules/') ? undefined : { path: join(root, 'scripts/undici-for-delegate.js') }))
+  },
 }
 
 export type BundleName = keyof typeof BUNDLES
@@ -113,6 +122,7 @@ function bundleOptions(name: BundleName): BuildOptions {
       keepNames: true,
       // `chmod +x registry-delegate.mjs && ./registry-delegate.mjs` works too
       banner: { js: `#!/usr/bin/env node\n${BANNER}` },
+      plugins: [undiciForDelegate],
     },
     DELEGATE_DEFERRED,
   )

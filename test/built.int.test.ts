@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { build, BUNDLES, dist } from '../scripts/build.ts'
+import { makePki } from '../delegate/test/registry-pki.ts'
+import { startRegistry } from './containers.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { seedRepository } from './seed-registry.ts'
 
@@ -71,6 +73,33 @@ describe('the built manager and delegate, each one file run by node alone', () =
     expect(listed.tags).toEqual([...seeded].sort())
     expect(listed.truncated).toBe(false)
     expect(listed.task.delegate.name).toBe('built-delegate')
+  })
+
+  it('the built delegate, given REGISTRY_CA_FILE, lists the tags of an https registry', { timeout: 60_000 }, async () => {
+    const pki = makePki()
+    const reg = await startRegistry({
+      env: { REGISTRY_HTTP_TLS_CERTIFICATE: '/etc/docker/registry/server.pem', REGISTRY_HTTP_TLS_KEY: '/etc/docker/registry/server.key' },
+      files: { '/etc/docker/registry/server.pem': pki.serverCertPem, '/etc/docker/registry/server.key': pki.serverKeyPem },
+    })
+    let tlsDelegate: Proc | undefined
+    try {
+      await seedRepository(`https://${reg.hostPort}`, 'secure/app', ['a', 'b'], { ca: pki.caPem })
+      tlsDelegate = await spawnDelegate(manager.url, await api.token(), {
+        name: 'built-tls',
+        tags: ['built-tls'],
+        env: { REGISTRY_CA_FILE: pki.caFile },
+        script: BUNDLES.delegate.out,
+        cwd: delegateDir,
+      })
+      const connector = await api.ok('POST', '/api/v1/connectors', { name: 'tls', type: 'docker-registry', url: `https://${reg.hostPort}`, delegateSelectors: ['built-tls'] })
+      const listed = await api.ok('GET', `/api/v1/connectors/${connector.id}/tags?image=secure/app`)
+      expect(listed.tags).toEqual(['a', 'b'])
+      expect(listed.task.delegate.name).toBe('built-tls')
+    } finally {
+      await tlsDelegate?.stop()
+      await reg.container.stop()
+      pki.cleanup()
+    }
   })
 
   it('the built delegate drains and exits 0 on SIGTERM', async () => {
