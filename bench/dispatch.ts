@@ -1,15 +1,18 @@
 /**
- * Dispatch throughput and latency, ours against raw BullMQ on the same Redis, in one run:
+ * Dispatch throughput, latency and idle cost, ours against raw BullMQ on the same Redis, in one run:
  *
- *   (a) raw BullMQ: Queue.add → a worker process completes the job → waitUntilFinished
- *   (b) ours: POST /api/v1/tasks → manager (BullMQ + dispatcher) → WebSocket → delegate process
- *       (trivial task) → result → GET /api/v1/tasks/:id?waitMs, with 1 and 4 delegates
+ *   raw BullMQ   Queue.add → a worker process completes the job → waitUntilFinished
+ *   ours         POST /api/v1/tasks → manager (BullMQ + dispatcher) → WebSocket → delegate process
+ *                (trivial task) → result → GET /api/v1/tasks/:id?waitMs; 1 and 4 delegates
+ *   replicas     3 manager processes on one Redis, one delegate on each, clients spread over them
+ *   backlog      10,000 tasks waiting for a selector nobody has, then runnable tasks beside them
+ *   fleet        5,000 simulated delegates on one manager (idle CPU, RSS), placement among 5,000
+ *                candidates, and 3 replicas × 2,000 simulated delegates idle (Redis commands/s)
  *
- * each closed-loop with 1 client, at "moderate" load (4 clients) and "sustained" load (64); then a
- * manager with 2,000 simulated delegates (sockets speaking the protocol): RSS and CPU at idle;
- * and the selection itself with 2,000 candidates.
+ * Each load is a closed loop of N clients (1, 4, 64).
  *
- *   node bench/dispatch.ts [seconds=5]        (REDIS_URL=… to use a running Redis, else Docker)
+ *   node bench/dispatch.ts [seconds=5] [section…]   (REDIS_URL=… to use a running Redis, else Docker)
+ *   sections: raw ours replicas backlog placement fleet idle (default: all)
  *
  * Prints figures; asserts nothing.
  */
@@ -20,11 +23,16 @@ import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue, QueueEvents } from 'bullmq'
+import { Redis } from 'ioredis'
+import { pino } from 'pino'
 import { Pool } from 'undici'
-import { selectDelegate, type Candidate } from '../manager/src/select-delegate.ts'
+import { Dispatcher } from '../manager/src/dispatcher.ts'
+import { QUEUE_NAME, type TaskData } from '../manager/src/tasks.ts'
 import { freePort, startRedis } from '../test/containers.ts'
 
 const seconds = Number(process.argv[2] ?? 5)
+const only = new Set(process.argv.slice(3))
+const wanted = (section: string) => only.size === 0 || only.has(section)
 const children: ChildProcess[] = []
 
 function node(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
@@ -49,18 +57,17 @@ interface Figures {
   n: number
 }
 
-/** `clients` loops each running `op` until the time is up; latency per op in ms. */
-async function closedLoop(clients: number, op: () => Promise<void>): Promise<Figures> {
+/** `clients` loops each running `op(client)` until the time is up; latency per op in ms. */
+async function closedLoop(clients: number, op: (client: number) => Promise<void>): Promise<Figures> {
   const lat: number[] = []
-  // warm-up
-  await Promise.all(Array.from({ length: clients }, async () => { for (let i = 0; i < 20; i++) await op() }))
+  await Promise.all(Array.from({ length: clients }, async (_, c) => { for (let i = 0; i < 20; i++) await op(c) })) // warm-up
   const end = performance.now() + seconds * 1000
   const start = performance.now()
   await Promise.all(
-    Array.from({ length: clients }, async () => {
+    Array.from({ length: clients }, async (_, c) => {
       while (performance.now() < end) {
         const t0 = performance.now()
-        await op()
+        await op(c)
         lat.push(performance.now() - t0)
       }
     }),
@@ -71,8 +78,8 @@ async function closedLoop(clients: number, op: () => Promise<void>): Promise<Fig
   return { perSecond: lat.length / took, p50: q(0.5), p99: q(0.99), n: lat.length }
 }
 
-function row(label: string, f: Figures): string {
-  return `${label.padEnd(34)} ${f.perSecond.toFixed(0).padStart(7)} tasks/s   p50 ${f.p50.toFixed(2).padStart(6)} ms   p99 ${f.p99.toFixed(2).padStart(7)} ms   (n=${f.n})`
+function row(label: string, f: Figures, extra = ''): string {
+  return `${label.padEnd(40)} ${f.perSecond.toFixed(0).padStart(6)} tasks/s   p50 ${f.p50.toFixed(2).padStart(6)} ms   p99 ${f.p99.toFixed(2).padStart(7)} ms   (n=${f.n})${extra}`
 }
 
 async function rawBullmq(redisUrl: string, clients: number): Promise<Figures> {
@@ -96,24 +103,27 @@ async function rawBullmq(redisUrl: string, clients: number): Promise<Figures> {
   }
 }
 
-interface Ours {
+interface Manager {
   url: string
   key: string
+  prefix: string
   pool: Pool
   pid: number
   stop(): void
 }
 
-async function startOurs(redisUrl: string): Promise<Ours> {
+async function startManager(redisUrl: string, shared?: { key: string; prefix: string; secretsKey: string }): Promise<Manager> {
   const port = await freePort()
-  const key = randomBytes(12).toString('hex')
+  const key = shared?.key ?? randomBytes(12).toString('hex')
+  const prefix = shared?.prefix ?? `bench-${randomUUID().slice(0, 6)}`
   const manager = node('manager/src/main.ts', [], {
     MANAGER_HOST: '127.0.0.1',
     MANAGER_PORT: String(port),
     REDIS_URL: redisUrl,
     MANAGER_API_KEY: key,
-    MANAGER_SECRETS_KEY: randomBytes(32).toString('base64'),
-    MANAGER_QUEUE_PREFIX: `bench-${randomUUID().slice(0, 6)}`,
+    MANAGER_SECRETS_KEY: shared?.secretsKey ?? randomBytes(32).toString('base64'),
+    MANAGER_QUEUE_PREFIX: prefix,
+    MANAGER_WORKER_CONCURRENCY: '2000',
     LOG_LEVEL: 'warn',
   })
   const url = `http://127.0.0.1:${port}`
@@ -128,14 +138,22 @@ async function startOurs(redisUrl: string): Promise<Ours> {
     }
     await sleep(100)
   }
-  return { url, key, pool, pid: manager.pid!, stop: () => manager.kill('SIGTERM') }
+  return { url, key, prefix, pool, pid: manager.pid!, stop: () => manager.kill('SIGTERM') }
 }
 
-async function call(o: Ours, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
-  const res = await o.pool.request({
+/** Replicas of one installation: same Redis, prefix, API key and secrets key. */
+async function startReplicas(redisUrl: string, n: number): Promise<Manager[]> {
+  const first = await startManager(redisUrl)
+  const shared = { key: first.key, prefix: first.prefix, secretsKey: randomBytes(32).toString('base64') }
+  // the first one's secrets key differs, but the benchmark's connector has no secret
+  return [first, ...(await Promise.all(Array.from({ length: n - 1 }, () => startManager(redisUrl, shared))))]
+}
+
+async function call(m: Manager, method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> {
+  const res = await m.pool.request({
     method,
     path,
-    headers: { authorization: `Bearer ${o.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${m.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : null,
   })
   const json = await res.body.json()
@@ -143,31 +161,108 @@ async function call(o: Ours, method: 'GET' | 'POST', path: string, body?: unknow
   return json
 }
 
-async function ours(o: Ours, delegates: number, clientsList: number[]): Promise<Figures[]> {
-  const { token } = await call(o, 'POST', '/api/v1/delegate-tokens', { name: 'bench' })
-  const proc = node('bench/trivial-delegates.ts', [o.url, token, String(delegates), '256'])
+async function metric(m: Manager, pattern: RegExp): Promise<number> {
+  const res = await m.pool.request({ method: 'GET', path: '/metrics' })
+  const text = await res.body.text()
+  return [...text.matchAll(new RegExp(pattern.source, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0)
+}
+
+/** `n` trivial delegates (their registry work returns at once) on `m`, named `${name}-i`. */
+async function trivialDelegates(m: Manager, name: string, n: number, tags = 'bench'): Promise<ChildProcess> {
+  const { token } = await call(m, 'POST', '/api/v1/delegate-tokens', { name })
+  const proc = node('bench/trivial-delegates.ts', [m.url, token, String(n), '256', name, tags])
   for (;;) {
-    const list = (await call(o, 'GET', '/api/v1/delegates')) as { connected: boolean; name: string }[]
-    if (list.filter((d) => d.connected && d.name.startsWith('bench-')).length >= delegates) break
+    const list = (await call(m, 'GET', '/api/v1/delegates')) as { connected: boolean; name: string }[]
+    if (list.filter((d) => d.connected && d.name.startsWith(`${name}-`)).length >= n) return proc
     await sleep(100)
   }
-  const connector = await call(o, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
-  const out: Figures[] = []
+}
+
+async function stopProc(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return
+  proc.kill('SIGTERM')
+  await once(proc, 'exit')
+}
+
+/** One task through the REST API, created on `create`, awaited on `wait`. */
+async function oneTask(create: Manager, wait: Manager, connectorId: string, selectors?: string[]): Promise<void> {
+  const { id } = await call(create, 'POST', '/api/v1/tasks', { type: 'list-tags', connectorId, image: 'x', ...(selectors ? { delegateSelectors: selectors } : {}) })
+  const t = await call(wait, 'GET', `/api/v1/tasks/${id}?waitMs=10000`)
+  if (t.status !== 'succeeded') throw new Error(`task ${id} ${t.status}`)
+}
+
+async function oneManager(redisUrl: string, raw: Figures[]): Promise<Figures> {
+  const m = await startManager(redisUrl)
+  let noBacklog1: Figures | undefined
   try {
-    for (const clients of clientsList) {
-      out.push(
-        await closedLoop(clients, async () => {
-          const { id } = await call(o, 'POST', '/api/v1/tasks', { type: 'list-tags', connectorId: connector.id, image: 'x' })
-          const t = await call(o, 'GET', `/api/v1/tasks/${id}?waitMs=10000`)
-          if (t.status !== 'succeeded') throw new Error(`task ${id} ${t.status}`)
+    const connector = await call(m, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
+    for (const delegates of [1, 4]) {
+      const proc = await trivialDelegates(m, `bench${delegates}`, delegates, `bench${delegates}`)
+      const figures: Figures[] = []
+      for (const clients of [1, 4, 64]) {
+        const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`bench${delegates}`]))
+        figures.push(f)
+        console.log(row(`ours, ${delegates} delegate(s), ${clients} client(s)`, f))
+      }
+      noBacklog1 ??= figures[0]
+      console.log(
+        `  vs raw BullMQ: p50 ${(figures[0]!.p50 / raw[0]!.p50).toFixed(2)}× at 1 client (goal ≤ 2×), ${(figures[1]!.p50 / raw[1]!.p50).toFixed(2)}× at 4; ` +
+          `throughput ${(figures[2]!.perSecond / raw[2]!.perSecond).toFixed(2)}× raw at 64 (goal ≥ 0.6×)`,
+      )
+      await stopProc(proc)
+    }
+    return noBacklog1!
+  } finally {
+    m.stop()
+  }
+}
+
+async function threeReplicas(redisUrl: string): Promise<void> {
+  const managers = await startReplicas(redisUrl, 3)
+  const procs = await Promise.all(managers.map((m, i) => trivialDelegates(m, `rep${i}`, 1)))
+  try {
+    const connector = await call(managers[0]!, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
+    for (const clients of [1, 64]) {
+      const before = await Promise.all(managers.map((m) => Promise.all([metric(m, /^rd_placements_total\{where="local"\} (\d+)/), metric(m, /^rd_placements_total\{where="remote"\} (\d+)/)])))
+      // each client creates on one replica and waits on the next: every task meets two replicas
+      const f = await closedLoop(clients, (c) => oneTask(managers[c % 3]!, managers[(c + 1) % 3]!, connector.id))
+      const after = await Promise.all(managers.map((m) => Promise.all([metric(m, /^rd_placements_total\{where="local"\} (\d+)/), metric(m, /^rd_placements_total\{where="remote"\} (\d+)/)])))
+      const local = after.reduce((s, [l], i) => s + l - before[i]![0], 0)
+      const remote = after.reduce((s, [, r], i) => s + r - before[i]![1], 0)
+      console.log(row(`3 replicas, 1 delegate each, ${clients} client(s)`, f, `   crossed replicas: ${((100 * remote) / Math.max(1, local + remote)).toFixed(0)} %`))
+    }
+  } finally {
+    await Promise.all(procs.map(stopProc))
+    for (const m of managers) m.stop()
+  }
+}
+
+async function backlog(redisUrl: string, noBacklog: Figures | null): Promise<void> {
+  const m = await startManager(redisUrl)
+  const proc = await trivialDelegates(m, 'free', 1, 'free')
+  try {
+    const connector = await call(m, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
+    const queue = new Queue<TaskData>(QUEUE_NAME, { connection: { url: redisUrl }, prefix: m.prefix })
+    const now = Date.now()
+    const t0 = performance.now()
+    for (let i = 0; i < 10_000; i += 1_000) {
+      await queue.addBulk(
+        Array.from({ length: 1_000 }, () => {
+          const data: TaskData = { id: randomUUID(), type: 'list-tags', connectorId: connector.id, image: 'x', delegateSelectors: ['nobody-has-this'], timeoutMs: 600_000, createdAt: now }
+          return { name: data.type, data, opts: { jobId: data.id } }
         }),
       )
     }
+    while ((await metric(m, /^rd_tasks_waiting_for_delegate\{selectors="nobody-has-this"\} (\d+)/)) < 10_000) await sleep(200)
+    const parkSeconds = (performance.now() - t0) / 1000
+    await queue.close()
+    const f = await closedLoop(1, () => oneTask(m, m, connector.id, ['free']))
+    const ratio = noBacklog ? `p50 ${(f.p50 / noBacklog.p50).toFixed(2)}× the row without backlog (goal ≤ 1.2×); ` : ''
+    console.log(row('10,000 waiting beside, 1 delegate, 1 client', f, `   ${ratio}parking 10,000 took ${parkSeconds.toFixed(1)} s`))
   } finally {
-    proc.kill('SIGTERM')
-    await once(proc, 'exit')
+    await stopProc(proc)
+    m.stop()
   }
-  return out
 }
 
 function cpuTicks(pid: number): number {
@@ -179,42 +274,87 @@ function rssMiB(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024
 }
 
-async function manyDelegates(redisUrl: string, n: number): Promise<string> {
-  const o = await startOurs(redisUrl)
-  const idleRss = rssMiB(o.pid)
-  const { token } = await call(o, 'POST', '/api/v1/delegate-tokens', { name: 'sim' })
-  const sim = node('bench/sim-delegates.ts', [o.url, token, String(n)])
+async function simulated(m: Manager, n: number, name: string): Promise<ChildProcess> {
+  const { token } = await call(m, 'POST', '/api/v1/delegate-tokens', { name })
+  const sim = node('bench/sim-delegates.ts', [m.url, token, String(n), name])
   await lineFrom(sim, /all welcomed/)
-  await sleep(3_000)
-  const t0 = cpuTicks(o.pid)
-  await sleep(10_000)
-  const cpu = (cpuTicks(o.pid) - t0) / 100 / 10
-  const rss = rssMiB(o.pid)
-  const listed = ((await call(o, 'GET', '/api/v1/delegates')) as { connected: boolean }[]).filter((d) => d.connected).length
-  sim.kill('SIGTERM')
-  o.stop()
-  return `${n} simulated delegates (${listed} listed connected): manager RSS ${rss.toFixed(0)} MiB (${idleRss.toFixed(0)} MiB with none), CPU at idle ${(cpu * 100).toFixed(1)} % of one core`
+  return sim
 }
 
-function selection(n: number): string {
-  const now = Date.now()
-  const candidates: Candidate[] = Array.from({ length: n }, (_, i) => ({
-    id: `d${i}`,
-    name: `d${i}`,
-    selectors: new Set([`d${i}`, `t${i % 10}`, 'sim']),
-    capacity: 8,
-    active: i % 9,
-    lastHeartbeatAt: now,
-    draining: false,
-    lastAssignedAt: i,
-  }))
-  const input = { selectors: ['sim', 't3'], candidates, now, heartbeatTimeoutMs: 10_000, unreachable: new Map(), historyDelegateId: null }
-  for (let i = 0; i < 200; i++) selectDelegate(input)
+async function fleet(redisUrl: string): Promise<void> {
+  const m = await startManager(redisUrl)
+  const idleRss = rssMiB(m.pid)
+  const sim = await simulated(m, 5_000, 'sim')
+  await sleep(3_000)
+  const t0 = cpuTicks(m.pid)
+  await sleep(10_000)
+  const cpu = (cpuTicks(m.pid) - t0) / 100 / 10
+  const listed = ((await call(m, 'GET', '/api/v1/delegates')) as { connected: boolean }[]).filter((d) => d.connected).length
+  console.log(
+    `5,000 simulated delegates on one manager (${listed} listed connected): CPU at idle ${(cpu * 100).toFixed(1)} % of one core (goal < 5 %), ` +
+      `RSS ${rssMiB(m.pid).toFixed(0)} MiB (${idleRss.toFixed(0)} MiB with none)`,
+  )
+  await stopProc(sim)
+  m.stop()
+}
+
+/** The dispatcher alone: placing a task among 5,000 delegates that all match, 2,000 tasks running meanwhile. */
+async function placement(): Promise<void> {
+  const sent: unknown[] = []
+  const transport = { assign: (m: unknown) => void sent.push(m), cancel: () => undefined, probe: () => undefined }
+  const d = new Dispatcher({
+    replicaId: 'bench',
+    log: pino({ level: 'silent' }),
+    history: { get: async () => null, set: () => undefined },
+    heartbeatTimeoutMs: 60_000,
+    unreachableMarkMs: 60_000,
+    events: { localUp() {}, localDown() {}, slotsFreed() {}, load() {}, placed() {}, mark() {}, relayResult() {}, relayLost() {} },
+  })
+  for (let i = 0; i < 5_000; i++) d.addLocal({ id: `d${i}`, name: `d${i}`, tags: ['sim', `t${i % 10}`], capacity: 8, version: 'v', tokenId: 't' }, transport)
+  const task = (i: number) => ({
+    taskId: `t${i}`,
+    connectorId: `c${i}`,
+    connectorRev: 'r',
+    registryHost: 'h',
+    selectors: ['sim'],
+    createdAt: Date.now(),
+    deadline: Date.now() + 600_000,
+    attempts: 0,
+    retries: 0,
+    waitReason: null,
+    spec: { type: 'list-tags' as const, registry: { url: 'h' }, image: 'x' },
+  })
+  const hooks = { log: () => undefined, onState: () => undefined }
+  for (let i = 0; i < 2_000; i++) void d.run(task(i), hooks) // running, holding slots
+  await sleep(10)
   const runs = 2_000
   const t0 = performance.now()
-  for (let i = 0; i < runs; i++) selectDelegate(input)
+  for (let i = 0; i < runs; i++) void d.run(task(10_000 + i), hooks)
+  await new Promise((r) => setImmediate(r))
   const us = ((performance.now() - t0) / runs) * 1000
-  return `selection among ${n} candidates: ${us.toFixed(0)} µs per task`
+  d.close()
+  console.log(`placement among 5,000 matching candidates, 2,000 tasks running: ${us.toFixed(0)} µs per task (goal < 1 ms); waiting tasks are in Redis, not here`)
+}
+
+async function idleReplicas(redisUrl: string): Promise<void> {
+  const managers = await startReplicas(redisUrl, 3)
+  const sims = await Promise.all(managers.map((m, i) => simulated(m, 2_000, `idle${i}`)))
+  const redis = new Redis(redisUrl)
+  const commands = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1])
+  await sleep(5_000)
+  const c0 = await commands()
+  await sleep(10_000)
+  const perSecond = ((await commands()) - c0 - 2) / 10
+  const cpus = managers.map((m) => cpuTicks(m.pid))
+  await sleep(5_000)
+  const cpu = managers.map((m, i) => ((cpuTicks(m.pid) - cpus[i]!) / 100 / 5) * 100)
+  console.log(
+    `3 replicas × 2,000 simulated delegates, idle: Redis ${perSecond.toFixed(1)} commands/s in all (liveness only), ` +
+      `CPU per replica ${cpu.map((c) => c.toFixed(1)).join(' / ')} %`,
+  )
+  redis.disconnect()
+  await Promise.all(sims.map(stopProc))
+  for (const m of managers) m.stop()
 }
 
 async function main(): Promise<void> {
@@ -227,29 +367,19 @@ async function main(): Promise<void> {
   }
   try {
     console.log(`dispatch benchmark: ${seconds} s per figure, closed loop; Redis ${redisUrl}; node ${process.version}`)
-    const raw1 = await rawBullmq(redisUrl, 1)
-    const raw4 = await rawBullmq(redisUrl, 4)
-    const raw64 = await rawBullmq(redisUrl, 64)
-    console.log(row('raw BullMQ, 1 client', raw1))
-    console.log(row('raw BullMQ, 4 clients', raw4))
-    console.log(row('raw BullMQ, 64 clients', raw64))
-    const o = await startOurs(redisUrl)
-    try {
-      for (const delegates of [1, 4]) {
-        const [f1, f4, f64] = await ours(o, delegates, [1, 4, 64])
-        console.log(row(`ours, ${delegates} delegate(s), 1 client`, f1!))
-        console.log(row(`ours, ${delegates} delegate(s), 4 clients`, f4!))
-        console.log(row(`ours, ${delegates} delegate(s), 64 clients`, f64!))
-        console.log(
-          `  overhead vs raw BullMQ: ${(f1!.p50 / raw1.p50).toFixed(2)}× p50 at 1 client, ${(f4!.p50 / raw4.p50).toFixed(2)}× at 4, ` +
-            `${(raw64.perSecond / f64!.perSecond).toFixed(2)}× throughput at 64`,
-        )
+    const raw: Figures[] = []
+    if (wanted('raw') || wanted('ours')) {
+      for (const clients of [1, 4, 64]) {
+        raw.push(await rawBullmq(redisUrl, clients))
+        console.log(row(`raw BullMQ, ${clients} client(s)`, raw.at(-1)!))
       }
-    } finally {
-      o.stop()
     }
-    console.log(await manyDelegates(redisUrl, 2_000))
-    console.log(selection(2_000))
+    const noBacklog = wanted('ours') ? await oneManager(redisUrl, raw) : null
+    if (wanted('replicas')) await threeReplicas(redisUrl)
+    if (wanted('backlog')) await backlog(redisUrl, noBacklog)
+    if (wanted('placement')) await placement()
+    if (wanted('fleet')) await fleet(redisUrl)
+    if (wanted('idle')) await idleReplicas(redisUrl)
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await stopRedis()

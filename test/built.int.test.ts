@@ -75,6 +75,12 @@ describe('the built manager and delegate, each one file run by node alone', () =
     expect(listed.task.delegate.name).toBe('built-delegate')
   })
 
+  it('the built delegate answers a reachability probe', async () => {
+    const res = await api.ok('POST', '/api/v1/delegates/eligible', { url: inject('registryHostPort'), delegateSelectors: ['built'], probe: true })
+    const me = res.delegates.find((d: { name: string }) => d.name === 'built-delegate')
+    expect(me).toMatchObject({ eligible: true, probe: { reachable: true, status: 200 } })
+  })
+
   it('the built delegate, given REGISTRY_CA_FILE, lists the tags of an https registry', { timeout: 60_000 }, async () => {
     const pki = makePki()
     const reg = await startRegistry({

@@ -53,6 +53,20 @@ describe('delegatectl', () => {
     })
   }
 
+  it('shows who could run a task for a connector, why the others cannot, and what a probe finds', async () => {
+    await ctl(['connectors', 'create', '--name', 'cli eligible', '--url', inject('registryHostPort'), '--selector', 'eu'])
+    const table = await ctl(['connectors', 'eligible', 'cli eligible', '--probe'])
+    expect(table.code).toBe(0)
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+ELIGIBLE\s+WHY NOT\s+PROBE\s+REPLICA$/)
+    expect(table.stdout).toMatch(/cli-eu-1\s+yes\s+-\s+reachable \d+ms \(HTTP 200\)/)
+    expect(table.stdout).toMatch(/would pick cli-eu-1 \(round robin among \d+ eligible/)
+    const narrowed = await ctl(['connectors', 'eligible', 'cli eligible', '--selector', 'mars', '--json'])
+    expect(narrowed.code).toBe(0)
+    const answer = JSON.parse(narrowed.stdout) as { pick: unknown; delegates: { name: string; reasons: { code: string }[] }[] }
+    expect(answer.pick).toBe(null)
+    expect(answer.delegates.find((d) => d.name === 'cli-eu-1')!.reasons).toEqual([{ code: 'MISSING_SELECTORS', selectors: ['mars'] }])
+  })
+
   it('creates, lists, validates and deletes a connector by its name; tables for people, JSON for scripts', async () => {
     const created = await ctl(['connectors', 'create', '--name', 'cli registry', '--url', inject('registryHostPort'), '--selector', 'docker'])
     expect(created).toMatchObject({ code: 0, stdout: expect.stringMatching(/^created connector cli registry \(/) })

@@ -87,6 +87,17 @@ export class Api {
     }
   }
 
+  /** Polls a task until a delegate of this name holds it; throws after `ms`. */
+  async waitForDelegate(id: string, name: string, ms = 15_000): Promise<any> {
+    const until = Date.now() + ms
+    for (;;) {
+      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
+      if (t.delegate?.name === name) return t
+      if (Date.now() > until) throw new Error(`task ${id} not on ${name} after ${ms} ms (${t.status}, ${t.delegate?.name ?? 'no delegate'})`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
   /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
   async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
     const until = Date.now() + timeoutMs

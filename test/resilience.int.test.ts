@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
-import { closeSlowRegistries, slowRegistry } from './slow-registry.ts'
+import { closeSlowRegistries, gatedRegistry, slowRegistry } from './slow-registry.ts'
 
 const procs: Proc[] = []
 afterEach(async () => {
@@ -16,7 +16,7 @@ afterAll(closeSlowRegistries)
 
 describe('resilience', () => {
   it('a task held by a delegate killed with SIGKILL succeeds on another delegate and ends once', async () => {
-    const registry = await slowRegistry(1_500)
+    const registry = await gatedRegistry()
     const config = managerConfig(inject('redisUrl'), { heartbeatTimeoutMs: 5_000, heartbeatIntervalMs: 500 })
     const manager = await spawnManager(config)
     procs.push(manager)
@@ -32,6 +32,8 @@ describe('resilience', () => {
     const second = await spawnDelegate(manager.url, token, { name: 'survivor' })
     procs.push(second)
     await first.stop('SIGKILL')
+    expect((await api.waitForDelegate(id, 'survivor')).status).toBe('running')
+    registry.open()
 
     const done = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
     expect(done.status).toBe('succeeded')
@@ -46,7 +48,7 @@ describe('resilience', () => {
   })
 
   it('a delegate that goes silent (SIGSTOP) while holding a task loses it to another; waking up ends nothing twice', async () => {
-    const registry = await slowRegistry(1_500)
+    const registry = await gatedRegistry()
     const config = managerConfig(inject('redisUrl'), { heartbeatTimeoutMs: 2_500, heartbeatIntervalMs: 500 })
     const manager = await spawnManager(config)
     procs.push(manager)
@@ -59,6 +61,8 @@ describe('resilience', () => {
     expect((await api.waitForStatus(id, 'running')).delegate.name).toBe('sleeper')
     procs.push(await spawnDelegate(manager.url, token, { name: 'awake' }))
     sleeper.child.kill('SIGSTOP')
+    expect((await api.waitForDelegate(id, 'awake')).status).toBe('running')
+    registry.open()
 
     const done = await api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
     sleeper.child.kill('SIGCONT')

@@ -1,5 +1,5 @@
 /**
- * A registry (the fault server) whose every answer takes `delayMs`, so that a task stays on its
+ * Registries (the fault server) whose answers take `delayMs`, or wait for the test, so that a task stays on its
  * delegate long enough to kill, stop or drain something under it. Close them all in afterAll.
  */
 import { pagedRegistry, startFaultServer, type FaultServer } from '../delegate/test/fault-server.ts'
@@ -11,6 +11,18 @@ export async function slowRegistry(delayMs: number): Promise<FaultServer> {
   const s = await startFaultServer(pagedRegistry(['a', 'b', 'c'], { defaultPage: 100, maxPage: 1000, delayMs, repository: 'slow/repo' }))
   started.push(s)
   return s
+}
+
+/**
+ * Serves `slow/repo` with tags a, b, c, but answers nothing until `open()`: a task stays on its
+ * delegate, whatever the machine's speed, until the test has done what it must under it.
+ */
+export async function gatedRegistry(): Promise<FaultServer & { open(): void }> {
+  let open: () => void = () => {}
+  const opened = new Promise<void>((resolve) => (open = resolve))
+  const s = await startFaultServer(pagedRegistry(['a', 'b', 'c'], { defaultPage: 100, maxPage: 1000, gate: () => opened, repository: 'slow/repo' }))
+  started.push(s)
+  return Object.assign(s, { open })
 }
 
 export async function closeSlowRegistries(): Promise<void> {

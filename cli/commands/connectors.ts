@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { Connector } from '../../manager/src/connector-store.ts'
 import type { Secret } from '../../manager/src/secret-store.ts'
+import type { EligibilityAnswer, EligibleDelegate } from '../../manager/src/eligibility.ts'
 import type { TaskView } from '../../manager/src/tasks.ts'
 import { withCtx } from '../context.ts'
 import { usage } from '../errors.ts'
@@ -93,6 +94,31 @@ export function connectorsCommand(): Command {
     )
 
   cmd
+    .command('eligible')
+    .description('which delegates could run a task for this connector now, and why the others cannot; --probe asks them to reach the registry')
+    .argument('<connector>', 'connector id or name')
+    .option('--selector <selectors>', "the task's own selectors on top of the connector's; repeat or separate with commas", collect)
+    .option('--probe', 'ask each eligible delegate whether it reaches the registry (network and TLS only)')
+    .action(
+      withCtx(async (ctx, ref: string, o: { selector?: string[]; probe?: boolean }) => {
+        const c = await resolveConnector(ctx.client, ref)
+        const body: Record<string, unknown> = { connectorId: c.id }
+        if (o.selector?.length) body.delegateSelectors = o.selector
+        if (o.probe) body.probe = true
+        const answer = await ctx.client.call<EligibilityAnswer>('POST', '/delegates/eligible', body, o.probe ? 15_000 : undefined)
+        if (ctx.json) return ctx.outJson(answer)
+        const columns = ['name', 'eligible', 'why not', ...(o.probe ? ['probe'] : []), 'replica']
+        ctx.out(
+          table(
+            columns,
+            answer.delegates.map((d) => [d.name, d.eligible ? 'yes' : 'no', d.reasons.map(reasonText).join('; '), ...(o.probe ? [probeText(d.probe)] : []), d.replica]),
+          ),
+        )
+        ctx.out(answer.pick ? `would pick ${answer.pick.name} (${answer.pick.why})` : `nobody now: ${answer.waiting ?? 'no delegate'}`)
+      }),
+    )
+
+  cmd
     .command('rm')
     .description('delete a connector')
     .argument('<connector>', 'connector id or name')
@@ -105,4 +131,26 @@ export function connectorsCommand(): Command {
       }),
     )
   return cmd
+}
+
+function reasonText(r: EligibleDelegate['reasons'][number]): string {
+  switch (r.code) {
+    case 'MISSING_SELECTORS':
+      return `lacks ${r.selectors.join(',')}`
+    case 'DISCONNECTED':
+      return 'disconnected'
+    case 'SILENT':
+      return `silent since ${r.lastHeartbeatAt}`
+    case 'DRAINING':
+      return 'draining'
+    case 'NO_FREE_SLOT':
+      return r.active === null ? 'full' : `full (${r.active}/${r.capacity})`
+    case 'CANNOT_REACH':
+      return `cannot reach (${r.error}) until ${r.until}`
+  }
+}
+
+function probeText(p: EligibleDelegate['probe']): string {
+  if (!p) return '-'
+  return p.reachable ? `reachable ${p.latencyMs}ms${p.status ? ` (HTTP ${p.status})` : ''}` : `${p.code ?? 'unreachable'}`
 }

@@ -6,6 +6,8 @@ import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
   type ManagerMessage,
+  type Probe,
+  type ProbeResult,
   type TaskAssign,
   type TaskResult,
   type TaskSpec,
@@ -18,8 +20,14 @@ import { resolvePassword } from './resolve-password.ts'
 export interface TaskRunner {
   /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
   run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
+  /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
+  probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
   close(): Promise<void>
 }
+
+/** Probes at once; more are answered at once as refused (they are cheap, but not free). */
+const MAX_PROBES = 16
+const PROBE_TIMEOUT_MS = 5_000
 
 export interface DelegateOptions {
   managerUrls: readonly string[]
@@ -47,6 +55,7 @@ export class Delegate {
   readonly #conn: ManagerConnection
   readonly #running = new Map<string, Running>()
   #heartbeat: NodeJS.Timeout | null = null
+  #probes = 0
   #draining = false
   #delegateId: string | null = null
 
@@ -140,11 +149,30 @@ export class Delegate {
         }
         return
       }
+      case 'probe':
+        void this.#probe(message)
+        return
       default: {
         const never: never = message
         throw new Error(`unhandled message ${JSON.stringify(never)}`)
       }
     }
+  }
+
+  async #probe(message: Probe): Promise<void> {
+    const { runner } = this.#opts
+    let answer: Omit<ProbeResult, 'type' | 'probeId'>
+    if (!runner.probe) answer = { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
+    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: 'INTERNAL', message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
+    else {
+      this.#probes++
+      try {
+        answer = await runner.probe(message.url, AbortSignal.timeout(PROBE_TIMEOUT_MS))
+      } finally {
+        this.#probes--
+      }
+    }
+    this.#conn.send({ type: 'probe.result', probeId: message.probeId, ...answer })
   }
 
   #onDisconnect(): void {

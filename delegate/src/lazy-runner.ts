@@ -3,8 +3,10 @@
  * second HTTP stack beside the node:http under the manager connection; an idle delegate never
  * needs it, so it is neither evaluated nor allocated until a task arrives (README, Performance).
  */
-import type { TaskResult, TaskSpec } from '../../protocol/src/index.ts'
+import type { ProbeResult, TaskResult, TaskSpec } from '../../protocol/src/index.ts'
 import type { TaskRunner } from './delegate.ts'
+
+type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
 
 export class LazyRunner implements TaskRunner {
   readonly #load: () => Promise<TaskRunner>
@@ -26,6 +28,18 @@ export class LazyRunner implements TaskRunner {
 
   async run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult> {
     return (await this.ready()).run(task, signal, opts)
+  }
+
+  /** Never throws, as TaskRunner.probe promises: a runner that cannot be built answers INTERNAL. */
+  async probe(url: string, signal: AbortSignal): Promise<ProbeAnswer> {
+    let runner: TaskRunner
+    try {
+      runner = await this.ready()
+    } catch (err) {
+      return { reachable: false, code: 'INTERNAL', message: `the registry client failed to load: ${(err as Error).message}`, latencyMs: 0 }
+    }
+    if (!runner.probe) return { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
+    return runner.probe(url, signal)
   }
 
   async close(): Promise<void> {

@@ -74,6 +74,8 @@ export interface PagedOptions {
   refuse?: { status: number; body?: unknown }
   /** Added latency per request, ms. */
   delayMs?: number
+  /** Awaited before every answer (a test opens it when it is ready for the answers). */
+  gate?: () => Promise<void>
   /** Repository name (tags) or undefined (catalog). */
   repository?: string
 }
@@ -87,6 +89,7 @@ export function pagedRegistry(entries: string[], opts: PagedOptions): Handler {
   const listPath = opts.repository ? `/v2/${opts.repository}/tags/list` : '/v2/_catalog'
   return async (_req, res, url) => {
     if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs))
+    if (opts.gate) await opts.gate()
     if (isPing(url)) return json(res, 200, {})
     if (url.pathname !== listPath) return json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] })
     const nParam = url.searchParams.get('n')

@@ -81,6 +81,16 @@ describe('LazyRunner', () => {
     expect(calls).toEqual({ loads: 0, runs: 0, closes: 0 })
   })
 
+  it('probes through the runner it builds, and answers INTERNAL (never throws) when it cannot build one', async () => {
+    const signal = new AbortController().signal
+    const probing: TaskRunner = { run: async () => result, close: async () => {}, probe: async () => ({ reachable: true, status: 200, latencyMs: 3 }) }
+    expect(await new LazyRunner(async () => probing).probe('http://127.0.0.1:1', signal)).toEqual({ reachable: true, status: 200, latencyMs: 3 })
+    const { load } = counting(1)
+    expect(await new LazyRunner(load).probe('http://127.0.0.1:1', signal)).toMatchObject({ reachable: false, code: 'INTERNAL' })
+    const { load: cannotProbe } = counting()
+    expect(await new LazyRunner(cannotProbe).probe('http://127.0.0.1:1', signal)).toMatchObject({ reachable: false, code: 'INTERNAL' })
+  })
+
   it('a failed build fails that task and is tried again by the next', async () => {
     const { calls, load } = counting(1)
     const lazy = new LazyRunner(load)

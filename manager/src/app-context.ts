@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { ConnectorStore } from './connector-store.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
+import type { DelegateView } from './delegate-directory.ts'
+import type { EligibilityAnswer, EligibilityQuery } from './eligibility.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { Tasks } from './tasks.ts'
 import type { TokenStore } from './token-store.ts'
@@ -12,7 +13,12 @@ export interface AppContext {
   secrets: SecretStore
   tokens: TokenStore
   tasks: Tasks
-  directory: DelegateDirectory
+  /** every delegate any replica has seen (GET /api/v1/delegates) */
+  delegates: () => Promise<DelegateView[]>
   /** disconnects the delegates of a revoked token on this replica at once */
   revokeToken: (tokenId: string) => void
+  /** who could run a task now, and why not (POST /api/v1/delegates/eligible); `probe`: ask them to reach the registry */
+  eligibility: (query: EligibilityQuery, probe: boolean) => Promise<EligibilityAnswer>
+  /** a connector was replaced or deleted: every replica drops its prepared copy */
+  connectorChanged: (connectorId: string) => void
 }

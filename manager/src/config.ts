@@ -85,9 +85,9 @@ const schema = {
     env: 'MANAGER_UNREACHABLE_MARK_MS',
   },
   workerConcurrency: {
-    doc: 'Tasks one manager replica dispatches at once (waiting for a delegate included)',
+    doc: 'Tasks one manager replica has on delegates at once (tasks waiting for a delegate are parked and hold none)',
     format: 'nat',
-    default: 2_000,
+    default: 10_000,
     env: 'MANAGER_WORKER_CONCURRENCY',
   },
 }

@@ -1,7 +1,8 @@
 /**
  * The WebSocket endpoint delegates dial. It authenticates the upgrade (401 before any protocol
  * runs), speaks the protocol of protocol/, keeps liveness (ws ping/pong plus the delegate's own
- * heartbeats) and feeds the dispatcher. One `DelegateLink` per connected delegate.
+ * heartbeats) and feeds the dispatcher, which keeps one record per connected delegate; the
+ * socket is that record's transport.
  */
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
@@ -19,10 +20,10 @@ import {
   type DelegateMessage,
   type Hello,
   type ManagerMessage,
-  type TaskResultMessage,
+  type ProbeResult,
 } from '../../protocol/src/index.ts'
-import type { DelegateDirectory } from './delegate-directory.ts'
-import type { DelegateLink, Dispatcher } from './dispatcher.ts'
+import type { DelegateRecord } from './delegate-record.ts'
+import type { Dispatcher } from './dispatcher.ts'
 import type { TokenStore } from './token-store.ts'
 
 const HELLO_TIMEOUT_MS = 10_000
@@ -31,17 +32,13 @@ export interface GatewayOptions {
   server: Server
   tokens: TokenStore
   dispatcher: Dispatcher
-  directory: DelegateDirectory
   log: Logger
   heartbeatIntervalMs: number
   heartbeatTimeoutMs: number
-  /** hand-overs from other replicas (ReplicaBus): results and losses travel back to them */
-  relay?: {
-    result(link: DelegateLink, message: TaskResultMessage): boolean
-    lost(link: DelegateLink, reason: string): void
-  }
   /** counts frames that could not be decoded (metrics) */
   onDecodeFailure?(reason: string): void
+  /** a delegate answered a probe (prober.ts) */
+  onProbeResult?(message: ProbeResult): void
   /** counts sockets that ended in an error (reset, timeout) before or after the upgrade (metrics) */
   onConnectionError?(stage: 'upgrade' | 'websocket'): void
 }
@@ -49,7 +46,7 @@ export interface GatewayOptions {
 interface Conn {
   ws: WebSocket
   tokenId: string
-  link: DelegateLink | null
+  link: DelegateRecord | null
   alive: boolean
 }
 
@@ -86,7 +83,6 @@ export class DelegateGateway {
       setInterval(() => this.#checkSilence(), Math.min(1_000, heartbeatIntervalMs)),
       setInterval(() => this.#ping(), Math.max(5_000, 2 * heartbeatIntervalMs)),
       setInterval(() => void this.#checkTokens(), 5_000),
-      setInterval(() => this.#opts.directory.flush(this.#opts.dispatcher.localDelegates()), 2_000),
     )
     for (const t of this.#timers) t.unref()
   }
@@ -190,11 +186,11 @@ export class DelegateGateway {
       if (!link) return
       log.info({ code, reason: reason.toString() }, 'delegate disconnected')
       // A replaced connection must not take the new one's registration with it.
-      if (this.#opts.dispatcher.delegates.get(link.id) === link) this.#drop(link, `disconnected (${code})`)
+      if (this.#opts.dispatcher.local(link.id) === link) this.#drop(link, `disconnected (${code})`)
     })
   }
 
-  #hello(conn: Conn, hello: Hello): DelegateLink | null {
+  #hello(conn: Conn, hello: Hello): DelegateRecord | null {
     const { ws } = conn
     if (hello.protocol !== PROTOCOL_VERSION) {
       close(ws, CloseCode.protocolError, `protocol ${hello.protocol} not supported; this manager speaks ${PROTOCOL_VERSION}`)
@@ -209,41 +205,23 @@ export class DelegateGateway {
     const previous = [...this.#conns].find((c) => c !== conn && c.link?.id === id)
     if (previous) {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
-      this.#opts.dispatcher.removeDelegate(id, 'replaced by a new connection')
       previous.link = null
       close(previous.ws, CloseCode.replaced, 'replaced by a new connection with the same name')
     }
-    const tags = [...new Set(hello.tags.map((t) => t.trim().toLowerCase()).filter((t) => t !== ''))].sort()
-    const now = Date.now()
-    const link: DelegateLink = {
-      id,
-      name,
-      tags,
-      selectors: new Set([...tags, name.toLowerCase()]),
-      capacity: hello.capacity,
-      active: 0,
-      version: hello.version,
-      tokenId: conn.tokenId,
-      connectedAt: now,
-      lastHeartbeatAt: now,
-      lastAssignedAt: 0,
-      draining: false,
-      remote: null,
-      attempts: new Map(),
-      relayed: new Map(),
-      send: (message: ManagerMessage) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
-      },
+    const send = (message: ManagerMessage) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
     }
+    send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
+    const link = this.#opts.dispatcher.addLocal(
+      { id, name, tags: hello.tags, capacity: hello.capacity, version: hello.version, tokenId: conn.tokenId },
+      { assign: send, cancel: send, probe: send },
+    )
     conn.link = link
-    link.send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
-    this.#opts.dispatcher.addDelegate(link)
-    this.#opts.directory.connected(link)
-    this.#opts.log.info({ delegateId: id, delegate: name, tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
+    this.#opts.log.info({ delegateId: id, delegate: name, tags: link.tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
     return link
   }
 
-  #handle(link: DelegateLink, message: DelegateMessage, log: Logger): void {
+  #handle(link: DelegateRecord, message: DelegateMessage, log: Logger): void {
     switch (message.type) {
       case 'hello':
         this.#closeLink(link, CloseCode.policyViolation, 'hello sent twice')
@@ -253,11 +231,14 @@ export class DelegateGateway {
         return
       case 'task.result':
         this.#opts.dispatcher.heartbeat(link.id)
-        if (!this.#opts.relay?.result(link, message)) this.#opts.dispatcher.onResult(link.id, message)
+        this.#opts.dispatcher.onResult(link.id, message)
         return
       case 'drain':
         log.info('delegate draining: no new tasks for it')
         this.#opts.dispatcher.drain(link.id)
+        return
+      case 'probe.result':
+        this.#opts.onProbeResult?.(message)
         return
       default: {
         const never: never = message
@@ -267,13 +248,11 @@ export class DelegateGateway {
   }
 
   /** The delegate is gone from this replica: its tasks (ours and relayed ones) run elsewhere. */
-  #drop(link: DelegateLink, reason: string): void {
+  #drop(link: DelegateRecord, reason: string): void {
     this.#opts.dispatcher.removeDelegate(link.id, reason)
-    this.#opts.relay?.lost(link, reason)
-    this.#opts.directory.disconnected(link)
   }
 
-  #closeLink(link: DelegateLink, code: number, reason: string): void {
+  #closeLink(link: DelegateRecord, code: number, reason: string): void {
     for (const conn of this.#conns) if (conn.link === link) close(conn.ws, code, reason)
   }
 

@@ -1,50 +1,48 @@
 /**
- * Hands tasks to connected delegates, one delegate per attempt, and turns what happens next
- * (result, failure, disconnect, silence, timeout) into exactly one outcome per task.
+ * Hands tasks to delegates, one delegate per attempt, and turns what happens next (result,
+ * failure, a lost or refusing delegate, the deadline) into exactly one end per stint of a task
+ * on this replica: an outcome, or "park" — the task goes back to the queue and costs nothing
+ * until a slot frees for its selectors, its back-off ends or its deadline comes (tasks.ts parks
+ * it in BullMQ, waiting-room.ts indexes it by selector set).
  *
- * A task is `pending` (waiting for an eligible delegate) or has one current `Attempt`. Every
- * change that could make a pending task placeable (a delegate connects, a slot frees, a mark
- * expires, a retry's back-off ends) calls `#pump()`, which places pending tasks in FIFO order.
+ *   placing ──picked──▶ running ──result──▶ ended: outcome
+ *     │ ▲                 │
+ *     │ └─────────────────┘ lost, refused, cannot reach: place again at once
+ *     ├──wait, back-off, stale connector──▶ ended: park
+ *     └──every matching delegate cannot reach the registry──▶ ended: outcome
+ *
+ * Slots (delegate-record.ts): this replica counts the slots of the delegates it owns exactly,
+ * its own hand-overs included, and takes other replicas' delegates as their owners describe them.
+ * An owner refuses a hand-over it has no slot for; the origin then treats that delegate as full
+ * until the owner reports a newer state, so an offer is only ever repeated after a real change.
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { ManagerMessage, TaskResultMessage, TaskSpec, WireFailure } from '../../protocol/src/index.ts'
-import { selectDelegate, type Candidate, type UnreachableMark } from './select-delegate.ts'
+import type { DelegateState, TaskResultMessage, WireFailure } from '../../protocol/src/index.ts'
+import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
+import { DelegateFleet } from './delegate-fleet.ts'
+import { normalizeTags, selectorsOf, type DelegateRecord, type Transport } from './delegate-record.ts'
+import { noFreeSlot, reasonsAgainst, selectDelegate, type IneligibleReason, type Selection, type UnreachableMark } from './select-delegate.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 
-export interface DelegateLink extends Candidate {
-  tags: string[]
-  version: string
-  tokenId: string
-  connectedAt: number
-  /** null: connected to this replica; else the id of the replica that holds its socket */
-  remote: string | null
-  /** attempt id → attempt, the tasks this replica gave this delegate */
-  readonly attempts: Map<string, Attempt>
-  /** attempt id → origin replica: tasks other replicas gave this (local) delegate through us */
-  readonly relayed: Map<string, string>
-  /** `task` comes with task.assign, for links that forward to another replica */
-  send(message: ManagerMessage, task?: DispatchTask): void
-}
+export type RunEnd =
+  | { kind: 'outcome'; outcome: TaskOutcome }
+  /**
+   * Back to the queue until `until` at the latest. `waitingFor`: the selectors whose next free
+   * slot should wake it (null for a back-off). `refresh`: prepare the task anew (its connector
+   * changed while it was handed over).
+   */
+  | { kind: 'park'; until: number; waitingFor: readonly string[] | null; refresh: boolean; progress: TaskProgress }
 
-export interface DispatchTask {
-  taskId: string
-  connectorId: string
-  /** host[:port] of the registry API, the unit of "cannot reach" marks */
-  registryHost: string
-  /** connector's and task's selectors, normalised */
-  selectors: string[]
-  createdAt: number
-  deadline: number
-  /** hand-overs made before this run (a restarted manager carries them on) */
-  attempts: number
-  spec: TaskSpec
+export interface Preview {
+  delegates: { record: DelegateRecord; reasons: IneligibleReason[] }[]
+  selection: Selection
 }
 
 export interface DispatchHooks {
   /** one selection-log line, in order */
   log(message: string): void
-  onState(state: { status: 'queued' | 'running'; delegate: DelegateRef | null; attempts: number }): void
+  onState(progress: TaskProgress): void
 }
 
 export interface HistoryStore {
@@ -52,406 +50,564 @@ export interface HistoryStore {
   set(connectorId: string, delegateId: string): void
 }
 
-interface Attempt {
-  id: string
-  task: Running
-  delegate: DelegateLink
+/** What the dispatcher tells the rest of the replica (replica-bus.ts, waiting-room.ts, the directory). */
+export interface DispatcherEvents {
+  /** a delegate owned here connected or changed state (full, draining): tell the other replicas */
+  localUp(record: DelegateRecord): void
+  localDown(record: DelegateRecord): void
+  /** a delegate owned here has free slots now: wake tasks waiting for them */
+  slotsFreed(record: DelegateRecord): void
+  /** the number of tasks on a delegate owned here changed */
+  load(record: DelegateRecord): void
+  /** a task was handed to a delegate (owned here or elsewhere), `sinceCreatedMs` after its creation */
+  placed(record: DelegateRecord, sinceCreatedMs: number): void
+  /** a "cannot reach" mark this replica made: share it */
+  mark(registryHost: string, delegateId: string, mark: UnreachableMark): void
+  /** a relayed attempt (another replica's task on a delegate owned here) answered or was lost */
+  relayResult(origin: string, delegateId: string, message: TaskResultMessage): void
+  relayLost(origin: string, delegateId: string, attemptId: string, reason: string): void
 }
 
-interface Running {
+interface TaskRun {
   task: DispatchTask
   hooks: DispatchHooks
+  state: 'placing' | 'running' | 'ended'
   attempts: number
-  retryableFailures: number
-  current: Attempt | null
-  lastDelegate: DelegateRef | null
-  lastWaitReason: string | null
+  retries: number
+  waitReason: string | null
   historyDelegateId: string | null
-  /** set while backing off before a retry: not placeable until then */
-  notBefore: number
+  attempt: Attempt | null
+  lastDelegate: DelegateRef | null
   timer: NodeJS.Timeout | null
-  done: boolean
-  resolve(outcome: TaskOutcome): void
+  resolve(end: RunEnd): void
+}
+
+interface Attempt {
+  id: string
+  run: TaskRun
+  delegate: DelegateRecord
+}
+
+/** Another replica's task on a delegate owned here. */
+interface Relayed {
+  id: string
+  origin: string
+  delegateId: string
+  /** released at the deadline (plus a grace) even if nobody cancels: the origin may be gone */
+  timer: NodeJS.Timeout
 }
 
 export interface DispatcherOptions {
+  replicaId: string
   log: Logger
   history: HistoryStore
+  events: DispatcherEvents
   heartbeatTimeoutMs: number
   unreachableMarkMs: number
   /** retryable registry failures tried again at most this often */
   maxRetries?: number
   now?: () => number
-  /** told of every new "cannot reach" mark, so that other replicas learn it (ReplicaBus) */
-  onMark?: (registryHost: string, delegateId: string, mark: UnreachableMark) => void
 }
 
+/** How long after its deadline a relayed attempt's slot is freed when its origin never cancelled it. */
+const RELAY_GRACE_MS = 5_000
+const SHOW_DELEGATES = 20
+const NO_MARKS: ReadonlyMap<string, UnreachableMark> = new Map()
+
 export class Dispatcher {
-  readonly #log: Logger
-  readonly #history: HistoryStore
-  readonly #heartbeatTimeoutMs: number
-  readonly #unreachableMarkMs: number
-  readonly #onMark: DispatcherOptions['onMark']
-  readonly #maxRetries: number
+  readonly #o: DispatcherOptions
   readonly #now: () => number
-  readonly #delegates = new Map<string, DelegateLink>()
-  readonly #pending: Running[] = []
+  readonly #maxRetries: number
+  readonly #fleet = new DelegateFleet()
+  /** attempt id → this replica's attempt */
+  readonly #attempts = new Map<string, Attempt>()
+  /** attempt id → another replica's attempt on a delegate owned here */
+  readonly #relayed = new Map<string, Relayed>()
+  /** delegate id → ids of the attempts (ours and relayed) in flight on it */
+  readonly #onDelegate = new Map<string, Set<string>>()
   /** registry host → delegate id → mark */
   readonly #unreachable = new Map<string, Map<string, UnreachableMark>>()
-  #pumpScheduled = false
   #closed = false
 
   constructor(opts: DispatcherOptions) {
-    this.#log = opts.log
-    this.#history = opts.history
-    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs
-    this.#unreachableMarkMs = opts.unreachableMarkMs
-    this.#onMark = opts.onMark
-    this.#maxRetries = opts.maxRetries ?? 3
+    this.#o = opts
     this.#now = opts.now ?? Date.now
+    this.#maxRetries = opts.maxRetries ?? 3
   }
 
-  get delegates(): ReadonlyMap<string, DelegateLink> {
-    return this.#delegates
+  get replicaId(): string {
+    return this.#o.replicaId
   }
 
-  /** Tasks waiting for a delegate, by their selector set ("" for none): what to autoscale on. */
-  waitingBySelectors(): Map<string, number> {
-    const counts = new Map<string, number>()
-    for (const running of this.#pending) {
-      if (running.done) continue
-      const key = running.task.selectors.join(',')
-      counts.set(key, (counts.get(key) ?? 0) + 1)
+  /** Every delegate this replica knows, its own and other replicas'. */
+  get fleet(): Pick<DelegateFleet, 'get' | 'values' | 'size' | 'matching'> {
+    return this.#fleet
+  }
+
+  /** Delegates connected to this replica. */
+  localDelegates(): DelegateRecord[] {
+    return [...this.#fleet.values()].filter((d) => d.local)
+  }
+
+  local(id: string): DelegateRecord | undefined {
+    const d = this.#fleet.get(id)
+    return d?.local ? d : undefined
+  }
+
+  /** Delegates owned here whose heartbeat is older than the timeout, for the socket layer to end. */
+  silentDelegates(): DelegateRecord[] {
+    const now = this.#now()
+    return this.localDelegates().filter((d) => now - d.lastHeartbeatAt > this.#o.heartbeatTimeoutMs)
+  }
+
+  // ── delegates ─────────────────────────────────────────────────────────────────────────────
+
+  /** A delegate said hello on this replica. */
+  addLocal(hello: { id: string; name: string; tags: readonly string[]; capacity: number; version: string; tokenId: string }, transport: Transport): DelegateRecord {
+    const before = this.#fleet.get(hello.id)
+    if (before) this.removeDelegate(hello.id, before.local ? 'replaced by a new connection' : 'reconnected to this replica')
+    const now = this.#now()
+    const tags = normalizeTags(hello.tags)
+    const record: DelegateRecord = {
+      id: hello.id,
+      name: hello.name,
+      tags,
+      selectors: selectorsOf(hello.name, tags),
+      version: hello.version,
+      capacity: hello.capacity,
+      draining: false,
+      connectedAt: now,
+      owner: this.#o.replicaId,
+      local: true,
+      active: 0,
+      full: false,
+      rev: 1,
+      refusedRev: 0,
+      lastHeartbeatAt: now,
+      lastAssignedAt: 0,
+      tokenId: hello.tokenId,
+      transport,
     }
-    return counts
+    this.#fleet.add(record)
+    this.#o.events.localUp(record)
+    this.#o.events.slotsFreed(record)
+    return record
   }
 
-  addDelegate(link: DelegateLink): void {
-    const before = this.#delegates.get(link.id)
-    if (before && before !== link) this.removeDelegate(link.id, 'reconnected elsewhere')
-    this.#delegates.set(link.id, link)
-    this.#schedulePump()
+  /** Another replica describes a delegate it owns (newer states only). */
+  upsertRemote(owner: string, state: DelegateState, transport: Transport): void {
+    const existing = this.#fleet.get(state.id)
+    if (existing?.local) return // its socket is here: our own count wins
+    if (existing && existing.owner === owner) {
+      if (state.rev < existing.rev) return
+      if (existing.name !== state.name || existing.tags.join() !== state.tags.join()) {
+        existing.name = state.name
+        existing.tags = state.tags
+        this.#fleet.reindex(existing, selectorsOf(state.name, state.tags))
+      }
+      existing.capacity = state.capacity
+      existing.draining = state.draining
+      existing.full = state.full
+      existing.version = state.version
+      existing.rev = state.rev
+      return
+    }
+    if (existing) this.removeDelegate(existing.id, `moved to replica ${owner}`)
+    this.#fleet.add({
+      id: state.id,
+      name: state.name,
+      tags: state.tags,
+      selectors: selectorsOf(state.name, state.tags),
+      version: state.version,
+      capacity: state.capacity,
+      draining: state.draining,
+      connectedAt: state.connectedAt,
+      owner,
+      local: false,
+      active: 0,
+      full: state.full,
+      rev: state.rev,
+      refusedRev: 0,
+      lastHeartbeatAt: this.#now(),
+      lastAssignedAt: 0,
+      tokenId: '',
+      transport,
+    })
+  }
+
+  /**
+   * The delegate is gone (closed, silent, replaced, revoked, its owner gone): this replica's
+   * tasks on it are placed again, other replicas' are reported lost to them. With `owner`, only
+   * when that replica still owns it (a late "down" must not remove a reconnected delegate).
+   */
+  removeDelegate(id: string, reason: string, owner?: string): void {
+    const record = this.#fleet.get(id)
+    if (!record || (owner !== undefined && record.owner !== owner)) return
+    this.#fleet.delete(id)
+    for (const attemptId of [...(this.#onDelegate.get(id) ?? [])]) {
+      const relayed = this.#relayed.get(attemptId)
+      if (relayed) {
+        this.#endRelay(relayed)
+        this.#o.events.relayLost(relayed.origin, id, attemptId, `delegate ${record.name} left its replica (${reason})`)
+        continue
+      }
+      const attempt = this.#attempts.get(attemptId)
+      if (attempt) this.#lose(attempt, `delegate ${record.name} lost while holding the task (${reason})`)
+    }
+    this.#onDelegate.delete(id)
+    if (record.local) this.#o.events.localDown(record)
+  }
+
+  /** Every delegate of a replica that stopped (or stopped answering). */
+  removeReplica(owner: string, reason: string): void {
+    for (const d of [...this.#fleet.values()]) if (!d.local && d.owner === owner) this.removeDelegate(d.id, reason, owner)
+  }
+
+  heartbeat(id: string): void {
+    const d = this.local(id)
+    if (d) d.lastHeartbeatAt = this.#now()
+  }
+
+  drain(id: string): void {
+    const d = this.local(id)
+    if (!d || d.draining) return
+    d.draining = true
+    d.rev++
+    this.#o.events.localUp(d)
   }
 
   /** Records that a delegate cannot reach a registry host until `mark.until` (also marks other replicas saw). */
   markUnreachable(registryHost: string, delegateId: string, mark: UnreachableMark): void {
-    const marks = this.#unreachable.get(registryHost) ?? new Map<string, UnreachableMark>()
-    this.#unreachable.set(registryHost, marks)
+    let marks = this.#unreachable.get(registryHost)
+    if (!marks) this.#unreachable.set(registryHost, (marks = new Map<string, UnreachableMark>()))
     const now = this.#now()
     for (const [id, m] of marks) if (m.until <= now) marks.delete(id)
     if ((marks.get(delegateId)?.until ?? 0) >= mark.until) return
     marks.set(delegateId, mark)
-    // when the mark ends, waiting tasks may have a delegate again
-    setTimeout(() => this.#schedulePump(), mark.until - now + 1).unref()
   }
 
-  /** Wakes waiting tasks after a change the dispatcher cannot see (a remote delegate's slots). */
-  poke(): void {
-    this.#schedulePump()
-  }
-
-  /** The delegate is gone (closed, silent, replaced, revoked): its tasks run elsewhere. */
-  removeDelegate(id: string, reason: string): void {
-    const link = this.#delegates.get(id)
-    if (!link) return
-    this.#delegates.delete(id)
-    for (const attempt of [...link.attempts.values()]) this.#lose(link, attempt, `delegate ${link.name} lost while holding the task (${reason})`)
-    this.#schedulePump()
-  }
-
-  /** One attempt will not answer (the owning replica lost the delegate, or refused the hand-over). */
-  attemptLost(delegateId: string, attemptId: string, reason: string): void {
-    const link = this.#delegates.get(delegateId)
-    const attempt = link?.attempts.get(attemptId)
-    if (!link || !attempt) return
-    this.#lose(link, attempt, `${link.name}: ${reason}`)
-    this.#schedulePump()
-  }
-
-  #lose(link: DelegateLink, attempt: Attempt, why: string): void {
-    release(link, attempt.id)
-    const running = attempt.task
-    if (running.done || running.current !== attempt) return
-    running.current = null
-    running.hooks.log(`${why}; reassigning`)
-    running.hooks.onState({ status: 'queued', delegate: null, attempts: running.attempts })
-    this.#pending.push(running)
-  }
-
-  heartbeat(id: string): void {
-    const link = this.#delegates.get(id)
-    if (link) link.lastHeartbeatAt = this.#now()
-  }
-
-  drain(id: string): void {
-    const link = this.#delegates.get(id)
-    if (link) link.draining = true
-  }
-
-  /** Local delegates whose heartbeat is older than the timeout, for the socket layer to terminate. */
-  silentDelegates(): DelegateLink[] {
-    const now = this.#now()
-    return [...this.#delegates.values()].filter((d) => d.remote === null && now - d.lastHeartbeatAt > this.#heartbeatTimeoutMs)
-  }
-
-  /** Delegates connected to this replica. */
-  localDelegates(): DelegateLink[] {
-    return [...this.#delegates.values()].filter((d) => d.remote === null)
-  }
-
-  /** A delegate connected to this replica; the socket layer tracks the hand-overs it relays. */
-  local(id: string): DelegateLink | undefined {
-    const link = this.#delegates.get(id)
-    return link?.remote === null ? link : undefined
-  }
-
-  /** After a relayed attempt ends, its slot is free for anyone. */
-  releaseRelayed(link: DelegateLink, attemptId: string): void {
-    if (link.relayed.delete(attemptId)) {
-      link.active = link.attempts.size + link.relayed.size
-      this.#schedulePump()
+  /**
+   * What placing a task with these selectors on this registry would do now, without doing it:
+   * every delegate this replica knows with the reasons it is not eligible, and the pick.
+   */
+  preview(selectors: readonly string[], registryHost: string, historyDelegateId: string | null): Preview {
+    const input = {
+      selectors,
+      now: this.#now(),
+      heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
+      unreachable: this.#unreachable.get(registryHost) ?? NO_MARKS,
+      historyDelegateId,
     }
+    const delegates = [...this.#fleet.values()].map((d) => ({ record: d, reasons: reasonsAgainst(d, input) }))
+    const selection = selectDelegate({ ...input, candidates: this.#fleet.matching(selectors), matched: true, connected: this.#fleet.size })
+    return { delegates, selection }
   }
 
-  /** Runs one task to its single outcome. */
-  async run(task: DispatchTask, hooks: DispatchHooks): Promise<TaskOutcome> {
-    const historyDelegateId = await this.#history.get(task.connectorId)
-    return new Promise<TaskOutcome>((resolve) => {
-      const running: Running = {
+  // ── tasks ─────────────────────────────────────────────────────────────────────────────────
+
+  /** One stint of a task on this replica, to its outcome or until it parks. */
+  async run(task: DispatchTask, hooks: DispatchHooks): Promise<RunEnd> {
+    const historyDelegateId = await this.#o.history.get(task.connectorId)
+    return new Promise<RunEnd>((resolve) => {
+      const run: TaskRun = {
         task,
         hooks,
+        state: 'placing',
         attempts: task.attempts,
-        retryableFailures: 0,
-        current: null,
-        lastDelegate: null,
-        lastWaitReason: null,
+        retries: task.retries,
+        waitReason: task.waitReason,
         historyDelegateId,
-        notBefore: 0,
+        attempt: null,
+        lastDelegate: null,
         timer: null,
-        done: false,
         resolve,
       }
       const left = task.deadline - this.#now()
-      if (left <= 0) {
-        this.#finish(running, { status: 'expired', error: expired(task, running), delegate: null, attempts: running.attempts })
-        return
-      }
-      running.timer = setTimeout(() => this.#onDeadline(running), left)
-      this.#pending.push(running)
-      this.#pump()
+      if (left <= 0) return this.#deadlinePassed(run)
+      run.timer = setTimeout(() => this.#onDeadline(run), left)
+      this.#place(run)
     })
   }
 
+  /** A result from a delegate owned here, or one relayed back by the owner of a remote delegate. */
   onResult(delegateId: string, message: TaskResultMessage): void {
-    const link = this.#delegates.get(delegateId)
-    const attempt = link?.attempts.get(message.attemptId)
-    if (!link || !attempt || attempt.task.task.taskId !== message.taskId) {
-      this.#log.warn({ delegateId, taskId: message.taskId, attemptId: message.attemptId }, 'late or unknown task result dropped')
+    const relayed = this.#relayed.get(message.attemptId)
+    if (relayed && relayed.delegateId === delegateId) {
+      this.#endRelay(relayed)
+      this.#o.events.relayResult(relayed.origin, delegateId, message)
       return
     }
-    release(link, attempt.id)
-    const running = attempt.task
-    this.#schedulePump()
-    if (running.done || running.current !== attempt) {
-      this.#log.warn({ delegateId, taskId: message.taskId }, 'result for a superseded attempt dropped')
+    const attempt = this.#attempts.get(message.attemptId)
+    if (!attempt || attempt.delegate.id !== delegateId || attempt.run.task.taskId !== message.taskId) {
+      this.#o.log.warn({ delegateId, taskId: message.taskId, attemptId: message.attemptId }, 'late or unknown task result dropped')
       return
     }
-    running.current = null
-    const by: DelegateRef = { id: link.id, name: link.name }
+    const { run, delegate } = attempt
+    this.#release(attempt)
+    run.attempt = null
     if (message.outcome.ok) {
-      running.hooks.log(`succeeded on ${link.name}`)
-      this.#history.set(running.task.connectorId, link.id)
-      this.#finish(running, { status: 'succeeded', result: message.outcome.result, delegate: by, attempts: running.attempts })
+      run.hooks.log(`succeeded on ${delegate.name}`)
+      this.#o.history.set(run.task.connectorId, delegate.id)
+      this.#end(run, { kind: 'outcome', outcome: { status: 'succeeded', result: message.outcome.result, delegate: ref(delegate), attempts: run.attempts } })
       return
     }
-    this.#onFailure(running, link, message.outcome.error)
+    this.#onFailure(run, delegate, message.outcome.error)
   }
 
-  /** Stops timers. Runs in flight stay unresolved: their BullMQ jobs are picked up again elsewhere. */
+  /** The owner of a remote delegate lost this attempt (its delegate left, or it could not prepare it). */
+  attemptLost(delegateId: string, attemptId: string, reason: string): void {
+    const attempt = this.#attempts.get(attemptId)
+    if (!attempt || attempt.delegate.id !== delegateId) return
+    this.#lose(attempt, `${attempt.delegate.name}: ${reason}`)
+  }
+
+  /** The owner of a remote delegate had no slot (at its `rev`), or the connector changed since the task was prepared. */
+  refused(delegateId: string, attemptId: string, rev: number, reason: string): void {
+    const attempt = this.#attempts.get(attemptId)
+    if (!attempt || attempt.delegate.id !== delegateId) return
+    const { run, delegate } = attempt
+    this.#release(attempt)
+    run.attempt = null
+    run.attempts--
+    if (reason === STALE_CONNECTOR) {
+      run.hooks.log(`the connector changed while the task was handed to ${delegate.name}; preparing it again`)
+      this.#park(run, this.#now(), null, true)
+      return
+    }
+    delegate.refusedRev = Math.max(delegate.refusedRev, rev)
+    run.hooks.log(`${delegate.name} refused the task on its replica (${reason}); not offering it again until that changes`)
+    this.#place(run)
+  }
+
+  /** The owner side of a hand-over: take a slot for another replica's attempt, or say why not. */
+  acceptRelay(origin: string, delegateId: string, attemptId: string, deadline: number): { rev: number; reason: string } | null {
+    const d = this.local(delegateId)
+    if (!d) return { rev: Number.MAX_SAFE_INTEGER, reason: 'no longer connected to this replica' }
+    if (d.draining) return { rev: d.rev, reason: 'draining' }
+    if (d.active >= d.capacity) return { rev: d.rev, reason: `no free slot (${d.active}/${d.capacity})` }
+    const wait = Math.max(0, deadline - this.#now()) + RELAY_GRACE_MS
+    const relayed: Relayed = { id: attemptId, origin, delegateId, timer: setTimeout(() => this.cancelRelay(delegateId, attemptId), wait) }
+    relayed.timer.unref()
+    this.#relayed.set(attemptId, relayed)
+    this.#take(d, attemptId)
+    return null
+  }
+
+  /** A relayed attempt ended without a result reaching us (cancelled, could not be prepared, past its deadline). */
+  cancelRelay(delegateId: string, attemptId: string): void {
+    const relayed = this.#relayed.get(attemptId)
+    if (relayed && relayed.delegateId === delegateId) this.#endRelay(relayed)
+  }
+
+  /** Stops timers. Stints in flight stay unresolved: their BullMQ jobs are picked up again elsewhere. */
   close(): void {
     this.#closed = true
-    for (const running of this.#pending) if (running.timer) clearTimeout(running.timer)
-    for (const link of this.#delegates.values()) {
-      for (const attempt of link.attempts.values()) if (attempt.task.timer) clearTimeout(attempt.task.timer)
-    }
-    this.#pending.length = 0
+    for (const a of this.#attempts.values()) if (a.run.timer) clearTimeout(a.run.timer)
+    for (const r of this.#relayed.values()) clearTimeout(r.timer)
   }
 
-  #onFailure(running: Running, link: DelegateLink, error: WireFailure): void {
-    const by: DelegateRef = { id: link.id, name: link.name }
+  // ── placing ───────────────────────────────────────────────────────────────────────────────
+
+  #select(run: TaskRun): Selection {
+    const { task } = run
+    return selectDelegate({
+      selectors: task.selectors,
+      candidates: this.#fleet.matching(task.selectors),
+      matched: true,
+      connected: this.#fleet.size,
+      now: this.#now(),
+      heartbeatTimeoutMs: this.#o.heartbeatTimeoutMs,
+      unreachable: this.#unreachable.get(task.registryHost) ?? NO_MARKS,
+      historyDelegateId: run.historyDelegateId,
+    })
+  }
+
+  #place(run: TaskRun): void {
+    if (this.#closed) return
+    run.state = 'placing'
+    const sel = this.#select(run)
+    switch (sel.kind) {
+      case 'picked': {
+        for (const line of sel.log) run.hooks.log(line)
+        const delegate = this.#fleet.get(sel.delegate.id)!
+        const attempt: Attempt = { id: randomUUID(), run, delegate }
+        this.#attempts.set(attempt.id, attempt)
+        this.#take(delegate, attempt.id)
+        delegate.lastAssignedAt = this.#now()
+        run.state = 'running'
+        run.attempt = attempt
+        run.attempts++
+        run.waitReason = null
+        run.lastDelegate = ref(delegate)
+        run.hooks.onState(this.#progress(run, 'running'))
+        const { task } = run
+        this.#o.events.placed(delegate, this.#now() - task.createdAt)
+        delegate.transport.assign({ type: 'task.assign', taskId: task.taskId, attemptId: attempt.id, task: task.spec, deadline: task.deadline }, task)
+        return
+      }
+      case 'unreachable': {
+        for (const line of sel.log) run.hooks.log(line)
+        const list = sel.failures.map((f) => `${f.delegate}: ${f.code}`).join('; ')
+        this.#fail(run, {
+          code: 'DELEGATE_CANNOT_REACH_REGISTRY',
+          message:
+            `no delegate can reach ${run.task.registryHost} (${list}). ` +
+            "Check the URL, the delegates' network, proxy and REGISTRY_CA_FILE, or add a delegate inside the registry's network.",
+          details: { delegates: sel.failures },
+        })
+        return
+      }
+      case 'wait':
+        if (run.waitReason !== sel.reason) {
+          for (const line of sel.log) run.hooks.log(line)
+          run.waitReason = sel.reason
+        }
+        this.#park(run, run.task.deadline, run.task.selectors, false)
+        return
+    }
+  }
+
+  #take(d: DelegateRecord, attemptId: string): void {
+    let ids = this.#onDelegate.get(d.id)
+    if (!ids) this.#onDelegate.set(d.id, (ids = new Set()))
+    ids.add(attemptId)
+    d.active++
+    if (d.local) this.#o.events.load(d)
+    if (d.local && d.active === d.capacity) {
+      d.rev++
+      this.#o.events.localUp(d)
+    }
+  }
+
+  #release(attempt: Attempt): void {
+    this.#attempts.delete(attempt.id)
+    this.#free(attempt.delegate, attempt.id)
+  }
+
+  #endRelay(relayed: Relayed): void {
+    clearTimeout(relayed.timer)
+    this.#relayed.delete(relayed.id)
+    const d = this.#fleet.get(relayed.delegateId)
+    if (d) this.#free(d, relayed.id)
+  }
+
+  #free(d: DelegateRecord, attemptId: string): void {
+    const ids = this.#onDelegate.get(d.id)
+    if (!ids?.delete(attemptId)) return
+    const wasFull = d.active >= d.capacity
+    d.active--
+    if (!d.local || this.#fleet.get(d.id) !== d) return
+    this.#o.events.load(d)
+    if (wasFull) {
+      d.rev++
+      this.#o.events.localUp(d)
+    }
+    if (!d.draining) this.#o.events.slotsFreed(d)
+  }
+
+  /** The attempt will not answer: place the task again. */
+  #lose(attempt: Attempt, why: string): void {
+    const { run } = attempt
+    this.#release(attempt)
+    if (run.state !== 'running' || run.attempt !== attempt) return
+    run.attempt = null
+    run.hooks.log(`${why}; reassigning`)
+    this.#place(run)
+  }
+
+  #onFailure(run: TaskRun, d: DelegateRecord, error: WireFailure): void {
     if (error.cannotReach) {
-      const mark = { code: error.code, message: error.message, until: this.#now() + this.#unreachableMarkMs }
-      this.markUnreachable(running.task.registryHost, link.id, mark)
-      this.#onMark?.(running.task.registryHost, link.id, mark)
-      running.hooks.log(
-        `${link.name} cannot reach ${running.task.registryHost} (${error.code}); marked for ${this.#unreachableMarkMs} ms, trying another delegate`,
-      )
-      this.#requeue(running, 0)
+      const mark = { code: error.code, message: error.message, until: this.#now() + this.#o.unreachableMarkMs }
+      this.markUnreachable(run.task.registryHost, d.id, mark)
+      this.#o.events.mark(run.task.registryHost, d.id, mark)
+      run.hooks.log(`${d.name} cannot reach ${run.task.registryHost} (${error.code}); marked for ${this.#o.unreachableMarkMs} ms, trying another delegate`)
+      this.#place(run)
       return
     }
-    const left = running.task.deadline - this.#now()
-    const wait = error.retryAfterMs ?? Math.min(2_000, 100 * 2 ** running.retryableFailures) * (0.5 + Math.random() / 2)
-    if (error.retryable && running.retryableFailures < this.#maxRetries && wait < left) {
-      running.retryableFailures++
-      running.hooks.log(`${link.name} failed with ${error.code} (retryable); retrying in ${Math.round(wait)} ms`)
-      this.#requeue(running, wait)
+    const left = run.task.deadline - this.#now()
+    const wait = error.retryAfterMs ?? Math.min(2_000, 100 * 2 ** run.retries) * (0.5 + Math.random() / 2)
+    if (error.retryable && run.retries < this.#maxRetries && wait < left) {
+      run.retries++
+      run.hooks.log(`${d.name} failed with ${error.code} (retryable); retrying in ${Math.round(wait)} ms`)
+      this.#park(run, this.#now() + wait, null, false)
       return
     }
-    running.hooks.log(`failed on ${link.name}: ${error.code}`)
+    run.hooks.log(`failed on ${d.name}: ${error.code}`)
     const taskError: TaskError = { code: error.code, message: error.message }
     if (error.status !== undefined) taskError.status = error.status
     if (error.retryAfterMs !== undefined) taskError.retryAfterMs = error.retryAfterMs
     if (error.registryErrors !== undefined) taskError.registryErrors = error.registryErrors
-    this.#finish(running, { status: 'failed', error: taskError, delegate: by, attempts: running.attempts })
+    this.#end(run, { kind: 'outcome', outcome: { status: 'failed', error: taskError, delegate: ref(d), attempts: run.attempts } })
   }
 
-  #requeue(running: Running, delayMs: number): void {
-    running.hooks.onState({ status: 'queued', delegate: null, attempts: running.attempts })
-    running.notBefore = this.#now() + delayMs
-    this.#pending.push(running)
-    if (delayMs > 0) setTimeout(() => this.#schedulePump(), delayMs + 1).unref()
-    else this.#schedulePump()
+  #onDeadline(run: TaskRun): void {
+    run.timer = null
+    const attempt = run.attempt
+    if (run.state !== 'running' || !attempt) return
+    this.#release(attempt)
+    run.attempt = null
+    attempt.delegate.transport.cancel({ type: 'task.cancel', taskId: run.task.taskId, attemptId: attempt.id, reason: 'task timed out' })
+    run.hooks.log(`timed out while running on ${attempt.delegate.name}; cancelled there`)
+    this.#end(run, { kind: 'outcome', outcome: { status: 'expired', error: expired(run), delegate: run.lastDelegate, attempts: run.attempts } })
   }
 
-  #onDeadline(running: Running): void {
-    running.timer = null
-    if (running.done) return
-    const attempt = running.current
-    if (attempt) {
-      release(attempt.delegate, attempt.id)
-      attempt.delegate.send({ type: 'task.cancel', taskId: running.task.taskId, attemptId: attempt.id, reason: 'task timed out' })
-      running.hooks.log(`timed out while running on ${attempt.delegate.name}; cancelled there`)
-      this.#finish(running, { status: 'expired', error: expired(running.task, running), delegate: running.lastDelegate, attempts: running.attempts })
-      this.#schedulePump()
-      return
-    }
-    const index = this.#pending.indexOf(running)
-    if (index !== -1) this.#pending.splice(index, 1)
-    const sel = this.#select(running)
-    if (running.attempts === 0 && sel.kind === 'wait') {
-      const tags = [...this.#delegates.values()].map((d) => `${d.name} [${d.tags.join(', ')}]`)
+  /** A stint that starts at or after the deadline (a parked task whose time ran out). */
+  #deadlinePassed(run: TaskRun): void {
+    const sel = this.#select(run)
+    if (run.attempts === 0 && sel.kind === 'wait') {
+      const delegates = [...this.#fleet.values()].map((d) => `${d.name} [${d.tags.join(', ')}]`).sort()
+      const shown = delegates.length > SHOW_DELEGATES ? [...delegates.slice(0, SHOW_DELEGATES), `and ${delegates.length - SHOW_DELEGATES} more`] : delegates
+      const { task } = run
       const message =
-        `no eligible delegate within ${Math.round((running.task.deadline - running.task.createdAt) / 1000)} s: ${sel.reason}` +
-        (running.task.selectors.length ? `; required selectors [${running.task.selectors.join(', ')}]` : '') +
-        `; connected delegates: ${tags.length ? tags.join('; ') : 'none'}. ` +
+        `no eligible delegate within ${Math.round((task.deadline - task.createdAt) / 1000)} s: ${sel.reason}` +
+        (task.selectors.length ? `; required selectors [${task.selectors.join(', ')}]` : '') +
+        `; connected delegates: ${shown.length ? shown.join('; ') : 'none'}. ` +
         'Start a delegate with DELEGATE_TAGS covering these selectors, or change the selectors.'
-      running.hooks.log(`gave up: ${sel.reason}`)
-      this.#finish(running, {
-        status: 'failed',
-        error: { code: 'NO_ELIGIBLE_DELEGATE', message, details: { selectors: running.task.selectors, delegates: tags } },
-        delegate: null,
-        attempts: running.attempts,
-      })
+      run.hooks.log(`gave up: ${sel.reason}`)
+      this.#fail(run, { code: 'NO_ELIGIBLE_DELEGATE', message, details: { selectors: task.selectors, delegates: shown } })
       return
     }
-    running.hooks.log('timed out waiting to run again')
-    this.#finish(running, { status: 'expired', error: expired(running.task, running), delegate: running.lastDelegate, attempts: running.attempts })
+    run.hooks.log('timed out waiting to run again')
+    this.#end(run, { kind: 'outcome', outcome: { status: 'expired', error: expired(run), delegate: run.lastDelegate, attempts: run.attempts } })
   }
 
-  #select(running: Running) {
-    return selectDelegate({
-      selectors: running.task.selectors,
-      candidates: this.#delegates.values(),
-      now: this.#now(),
-      heartbeatTimeoutMs: this.#heartbeatTimeoutMs,
-      unreachable: this.#unreachable.get(running.task.registryHost) ?? new Map(),
-      historyDelegateId: running.historyDelegateId,
-    })
+  #fail(run: TaskRun, error: TaskError): void {
+    this.#end(run, { kind: 'outcome', outcome: { status: 'failed', error, delegate: run.lastDelegate, attempts: run.attempts } })
   }
 
-  #schedulePump(): void {
-    if (this.#pumpScheduled || this.#closed) return
-    this.#pumpScheduled = true
-    queueMicrotask(() => {
-      this.#pumpScheduled = false
-      this.#pump()
-    })
+  #park(run: TaskRun, until: number, waitingFor: readonly string[] | null, refresh: boolean): void {
+    this.#end(run, { kind: 'park', until, waitingFor, refresh, progress: this.#progress(run, 'queued') })
   }
 
-  #pump(): void {
-    if (this.#closed || this.#pending.length === 0) return
-    const now = this.#now()
-    const still: Running[] = []
-    for (const running of this.#pending) {
-      if (running.done) continue
-      if (running.notBefore > now || !this.#place(running)) still.push(running)
-    }
-    this.#pending.length = 0
-    this.#pending.push(...still)
+  #progress(run: TaskRun, status: TaskProgress['status']): TaskProgress {
+    return { status, delegate: status === 'running' ? run.lastDelegate : null, attempts: run.attempts, retries: run.retries, waitReason: run.waitReason }
   }
 
-  /** True when the task left the pending list (placed or finished). */
-  #place(running: Running): boolean {
-    const sel = this.#select(running)
-    switch (sel.kind) {
-      case 'picked': {
-        for (const line of sel.log) running.hooks.log(line)
-        const link = this.#delegates.get(sel.delegate.id)!
-        const attempt: Attempt = { id: randomUUID(), task: running, delegate: link }
-        link.attempts.set(attempt.id, attempt)
-        link.active = link.attempts.size + link.relayed.size
-        link.lastAssignedAt = this.#now()
-        running.current = attempt
-        running.attempts++
-        running.lastWaitReason = null
-        running.lastDelegate = { id: link.id, name: link.name }
-        running.hooks.onState({ status: 'running', delegate: running.lastDelegate, attempts: running.attempts })
-        link.send(
-          {
-            type: 'task.assign',
-            taskId: running.task.taskId,
-            attemptId: attempt.id,
-            task: running.task.spec,
-            deadline: running.task.deadline,
-          },
-          running.task,
-        )
-        return true
-      }
-      case 'unreachable': {
-        for (const line of sel.log) running.hooks.log(line)
-        const list = sel.failures.map((f) => `${f.delegate}: ${f.code}`).join('; ')
-        this.#finish(running, {
-          status: 'failed',
-          error: {
-            code: 'DELEGATE_CANNOT_REACH_REGISTRY',
-            message:
-              `no delegate can reach ${running.task.registryHost} (${list}). ` +
-              'Check the URL, the delegates\' network, proxy and REGISTRY_CA_FILE, or add a delegate inside the registry\'s network.',
-            details: { delegates: sel.failures },
-          },
-          delegate: running.lastDelegate,
-          attempts: running.attempts,
-        })
-        return true
-      }
-      case 'wait':
-        if (running.lastWaitReason !== sel.reason) {
-          for (const line of sel.log) running.hooks.log(line)
-          running.lastWaitReason = sel.reason
-        }
-        return false
-    }
-  }
-
-  #finish(running: Running, outcome: TaskOutcome): void {
-    if (running.done) return
-    running.done = true
-    if (running.timer) clearTimeout(running.timer)
-    running.timer = null
-    running.current = null
-    running.resolve(outcome)
+  #end(run: TaskRun, end: RunEnd): void {
+    if (run.state === 'ended') return
+    run.state = 'ended'
+    if (run.timer) clearTimeout(run.timer)
+    run.timer = null
+    run.attempt = null
+    run.resolve(end)
   }
 }
 
-function release(link: DelegateLink, attemptId: string): void {
-  link.attempts.delete(attemptId)
-  link.active = link.attempts.size + link.relayed.size
+/** The reason an owner gives when the connector changed between preparing and handing over. */
+export const STALE_CONNECTOR = 'stale-connector'
+
+/** Whether a record has a free slot for another task (for the waiting room). */
+export function hasFreeSlot(d: DelegateRecord): boolean {
+  return !d.draining && !noFreeSlot(d)
 }
 
-function expired(task: DispatchTask, running: { attempts: number }): TaskError {
+function ref(d: DelegateRecord): DelegateRef {
+  return { id: d.id, name: d.name }
+}
+
+function expired(run: TaskRun): TaskError {
   return {
     code: 'EXPIRED',
-    message: `task ${task.taskId} did not finish within its timeout (${running.attempts} attempt(s)); raise timeoutMs or check the delegates and the registry`,
+    message: `task ${run.task.taskId} did not finish within its timeout (${run.attempts} attempt(s)); raise timeoutMs or check the delegates and the registry`,
   }
 }

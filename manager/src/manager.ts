@@ -1,16 +1,18 @@
-/** Builds a manager from its config: Redis, stores, BullMQ, dispatcher, HTTP + WebSocket. */
+/** Builds a manager from its config: Redis, stores, BullMQ, dispatcher, HTTP + WebSocket, replica bus. */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
+import { VERSION } from '../../common/src/version.ts'
 import { buildApp } from './app.ts'
 import type { ManagerConfig } from './config.ts'
 import { ConnectorStore } from './connector-store.ts'
 import { DelegateDirectory } from './delegate-directory.ts'
 import { DelegateGateway } from './delegate-gateway.ts'
-import { Dispatcher } from './dispatcher.ts'
+import { Dispatcher, hasFreeSlot } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
+import { previewEligibility } from './eligibility.ts'
 import { createMetrics } from './metrics.ts'
-import { addCredentials, prepareTask } from './prepare-task.ts'
-import { VERSION } from '../../common/src/version.ts'
+import { TaskPreparer } from './prepare-task.ts'
+import { Prober } from './prober.ts'
 import { redisKeys } from './redis-keys.ts'
 import { createRedis, redisConnection } from './redis-options.ts'
 import { ReplicaBus } from './replica-bus.ts'
@@ -18,6 +20,7 @@ import { SecretBox } from './secret-crypto.ts'
 import { SecretStore } from './secret-store.ts'
 import { Tasks } from './tasks.ts'
 import { TokenStore } from './token-store.ts'
+import { WaitingRoom } from './waiting-room.ts'
 
 export interface RunningManager {
   /** http://host:port the server listens on */
@@ -40,48 +43,89 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   const secrets = new SecretStore(redis, keys, new SecretBox(config.secretsKey, config.secretsOldKey))
   const tokens = new TokenStore(redis, keys)
   const directory = new DelegateDirectory(redis, keys, replicaId, log)
-  const dispatcher = new Dispatcher({
+  const preparer = new TaskPreparer(connectors, secrets)
+  const history = new RedisHistory(redis, keys, log)
+
+  // The dispatcher, the waiting room, the tasks and the bus speak to each other; each is built
+  // once, in this order, and the later ones are reached through these names.
+  const bus: ReplicaBus = new ReplicaBus({
+    redis,
+    subscriber: redis.duplicate(),
+    keys,
+    replicaId,
+    dispatcher: () => dispatcher,
+    directory,
+    waiting: () => waiting,
+    preparer,
+    prober: () => prober,
     log,
-    history: new RedisHistory(redis, keys, log),
+    onDone: (taskId) => tasks.onDone(taskId),
+  })
+  const dispatcher: Dispatcher = new Dispatcher({
+    replicaId,
+    log,
+    history,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     unreachableMarkMs: config.unreachableMarkMs,
-    onMark: (host, delegateId, mark) => bus.recordMark(host, delegateId, mark),
+    events: {
+      localUp: (d) => (bus.delegateUp(d), directory.up(d)),
+      localDown: (d) => (bus.delegateDown(d), directory.down(d)),
+      slotsFreed: (d) => waiting.wake(d),
+      load: (d) => directory.loadChanged(d),
+      placed: (d, sinceCreatedMs) => metrics.onPlaced(d.local, sinceCreatedMs),
+      mark: (host, delegateId, mark) => bus.mark(host, delegateId, mark),
+      relayResult: (origin, delegateId, message) => bus.relayResult(origin, delegateId, message),
+      relayLost: (origin, delegateId, attemptId, reason) => bus.relayLost(origin, delegateId, attemptId, reason),
+    },
   })
-  const tasks = new Tasks({
+  const prober = new Prober((origin, result) => bus.probeResult(origin, result))
+  const tasks: Tasks = new Tasks({
     connection,
     redis,
     keys,
     prefix: config.queuePrefix,
     log,
     concurrency: config.workerConcurrency,
-    prepare: (data, attempts) => prepareTask(data, attempts, { connectors, secrets }),
+    prepare: (data, progress) => preparer.prepare(data, progress),
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
+    park: (taskId, selectors) => waiting.park(taskId, selectors, Date.now()),
+    refresh: (connectorId) => preparer.invalidate(connectorId),
+    announceDone: (taskId) => bus.taskDone(taskId),
     onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
+  })
+  const waiting: WaitingRoom = new WaitingRoom({
+    redis,
+    keys,
+    queue: tasks.queue,
+    log,
+    announce: (key, selectors) => bus.waitingSet(key, selectors),
+    freeLocal: () => dispatcher.localDelegates().filter(hasFreeSlot),
+    freeSlots: (d) => (hasFreeSlot(d) ? d.capacity - d.active : 0),
   })
   const metrics = createMetrics({
     depth: () => tasks.depth(),
     connectedDelegates: () => dispatcher.localDelegates().length,
-    waitingBySelectors: () => dispatcher.waitingBySelectors(),
+    waitingBySelectors: () => waiting.countsBySelectors(),
     replica: replicaId,
     version: VERSION,
-  })
-
-  const bus = new ReplicaBus({
-    redis,
-    subscriber: redis.duplicate(),
-    keys,
-    replicaId,
-    dispatcher,
-    directory,
-    log,
-    withCredentials: (connectorId, spec) => addCredentials(connectorId, spec, { connectors, secrets }),
   })
 
   let gateway: DelegateGateway | null = null
   const app = buildApp({
     apiKey: config.apiKey,
     log,
-    ctx: { redis, connectors, secrets, tokens, tasks, directory, revokeToken: (id) => gateway?.revokeToken(id) },
+    ctx: {
+      redis,
+      connectors,
+      secrets,
+      tokens,
+      tasks,
+      delegates: () => directory.list(dispatcher.localDelegates()),
+      eligibility: (query, probe) =>
+        previewEligibility({ dispatcher, history, prober: probe ? prober : null, delegates: () => directory.list(dispatcher.localDelegates()) }, query),
+      revokeToken: (id) => gateway?.revokeToken(id),
+      connectorChanged: (id) => (preparer.invalidate(id), bus.connectorChanged(id)),
+    },
     metrics: metrics.registry,
   })
   await app.ready()
@@ -89,16 +133,17 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     server: app.server,
     tokens,
     dispatcher,
-    directory,
     log,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-    relay: { result: (link, message) => bus.relayResult(link, message), lost: (link, reason) => bus.relayLost(link, reason) },
     onDecodeFailure: (reason) => metrics.onDecodeFailure(reason),
     onConnectionError: (stage) => metrics.onConnectionError(stage),
+    onProbeResult: (message) => prober.onResult(message),
   })
   gateway.start()
+  await directory.start()
   await bus.start()
+  await waiting.start()
   await tasks.start()
   const address = await app.listen({ host: config.host, port: config.port })
   log.info({ address, version: VERSION }, 'manager listening')
@@ -109,8 +154,10 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       log.info('manager closing')
       await tasks.close(true)
       dispatcher.close()
+      waiting.close()
       await bus.close()
       await gateway.close()
+      await directory.close()
       await app.close()
       await redis.quit().catch(() => undefined)
       log.info('manager closed')

@@ -12,8 +12,8 @@ export interface MetricsSources {
   depth(): Promise<{ waiting: number; active: number }>
   /** delegates connected to this replica that said hello */
   connectedDelegates(): number
-  /** tasks this replica holds waiting for an eligible delegate, by selector set */
-  waitingBySelectors(): Map<string, number>
+  /** tasks waiting for an eligible delegate, by selector set (every replica's) */
+  waitingBySelectors(): Promise<Map<string, number>>
   replica: string
   version: string
 }
@@ -26,6 +26,8 @@ export interface Metrics {
   onDecodeFailure(reason: string): void
   /** DelegateGateway.onConnectionError */
   onConnectionError(stage: 'upgrade' | 'websocket'): void
+  /** Dispatcher: a task handed to a delegate owned here (local) or by another replica (remote) */
+  onPlaced(local: boolean, sinceCreatedMs: number): void
 }
 
 export function createMetrics(sources: MetricsSources, { defaultMetrics = true } = {}): Metrics {
@@ -72,12 +74,16 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
   })
   new Gauge({
     name: 'rd_tasks_waiting_for_delegate',
-    help: 'Tasks waiting for an eligible delegate, by required selector set (sum over replicas; scale delegates with these tags on it)',
+    help: 'Tasks waiting for an eligible delegate, by required selector set (every replica\'s; scale delegates with these tags on it)',
     labelNames: ['selectors'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       this.reset()
-      for (const [selectors, count] of sources.waitingBySelectors()) this.set({ selectors }, count)
+      try {
+        for (const [selectors, count] of await sources.waitingBySelectors()) this.set({ selectors }, count)
+      } catch {
+        // Redis unreachable: no series rather than a wrong zero
+      }
     },
   })
   new Gauge({
@@ -99,6 +105,19 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
   })
 
+  const placements = new Counter({
+    name: 'rd_placements_total',
+    help: 'Tasks this replica handed to a delegate, by where its socket is: local (this replica) or remote (a hand-over to another replica)',
+    labelNames: ['where'] as const,
+    registers: [registry],
+  })
+  const placementDelay = new Histogram({
+    name: 'rd_placement_delay_seconds',
+    help: 'From task creation to its hand-over to a delegate (queue wait and placement; each attempt)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  })
+
   return {
     registry,
     onOutcome(data, outcome, now = Date.now()) {
@@ -111,6 +130,10 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     },
     onConnectionError(stage) {
       connectionErrors.inc({ stage })
+    },
+    onPlaced(local, sinceCreatedMs) {
+      placements.inc({ where: local ? 'local' : 'remote' })
+      placementDelay.observe(sinceCreatedMs / 1000)
     },
   }
 }

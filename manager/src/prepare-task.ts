@@ -1,44 +1,92 @@
+/**
+ * From a queued task to what the dispatcher and the delegate need: the connector's URL,
+ * username, password (opened from its secret) or delegate-side reference, selectors and the
+ * registry host. Connectors are read through a local copy, dropped when any replica changes the
+ * connector (a fleet notice) and after a short while regardless, so the hot path reads no Redis.
+ * Nothing prepared here is ever stored.
+ */
 import type { RegistryTarget, TaskSpec } from '../../protocol/src/index.ts'
-import type { ConnectorStore } from './connector-store.ts'
-import type { DispatchTask } from './dispatcher.ts'
+import type { Connector, ConnectorStore } from './connector-store.ts'
+import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import { registryHostOf } from './registry-host.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { TaskData } from './tasks.ts'
 
-/** Builds what the dispatcher and the delegate need, just before dispatch (never stored). */
-export async function prepareTask(
-  data: TaskData,
-  attempts: number,
-  { connectors, secrets }: { connectors: ConnectorStore; secrets: SecretStore },
-): Promise<DispatchTask> {
-  const connector = await connectors.get(data.connectorId).catch(() => {
-    throw Object.assign(new Error(`connector ${data.connectorId} was deleted before the task ran`), { code: 'INVALID_INPUT' })
-  })
-  const registry: RegistryTarget = { url: connector.url }
-  if (connector.username !== null) registry.username = connector.username
-  if (connector.passwordSecretId !== null) registry.password = await secrets.reveal(connector.passwordSecretId)
-  if (connector.passwordRef !== null) registry.passwordRef = connector.passwordRef
-  const spec: TaskSpec = { type: data.type, registry }
-  if (data.image !== null) spec.image = data.image
-  return {
-    taskId: data.id,
-    connectorId: data.connectorId,
-    registryHost: registryHostOf(connector.url),
-    selectors: data.delegateSelectors,
-    createdAt: data.createdAt,
-    deadline: data.createdAt + data.timeoutMs,
-    attempts,
-    spec,
-  }
+/** A copy older than this is read again even without a notice (a notice can be missed). */
+const FRESH_MS = 30_000
+
+interface Prepared {
+  connector: Connector
+  registry: RegistryTarget
+  registryHost: string
+  at: number
 }
 
-/** For a hand-over relayed by another replica: the password is added back here, never sent over Redis. */
-export async function addCredentials(
-  connectorId: string,
-  spec: TaskSpec,
-  { connectors, secrets }: { connectors: ConnectorStore; secrets: SecretStore },
-): Promise<TaskSpec> {
-  const connector = await connectors.get(connectorId)
-  if (connector.passwordSecretId === null) return spec
-  return { ...spec, registry: { ...spec.registry, password: await secrets.reveal(connector.passwordSecretId) } }
+export class TaskPreparer {
+  readonly #connectors: ConnectorStore
+  readonly #secrets: SecretStore
+  readonly #cache = new Map<string, Prepared>()
+  readonly #now: () => number
+
+  constructor(connectors: ConnectorStore, secrets: SecretStore, now: () => number = Date.now) {
+    this.#connectors = connectors
+    this.#secrets = secrets
+    this.#now = now
+  }
+
+  /** The connector changed or went away (on any replica). */
+  invalidate(connectorId: string): void {
+    this.#cache.delete(connectorId)
+  }
+
+  async prepare(data: TaskData, progress: TaskProgress): Promise<DispatchTask> {
+    const p = await this.#load(data.connectorId, data.id)
+    const spec: TaskSpec = { type: data.type, registry: p.registry }
+    if (data.image !== null) spec.image = data.image
+    return {
+      taskId: data.id,
+      connectorId: data.connectorId,
+      connectorRev: p.connector.updatedAt,
+      registryHost: p.registryHost,
+      selectors: data.delegateSelectors,
+      createdAt: data.createdAt,
+      deadline: data.createdAt + data.timeoutMs,
+      attempts: progress.attempts,
+      retries: progress.retries,
+      waitReason: progress.waitReason,
+      spec,
+    }
+  }
+
+  /**
+   * For a hand-over from another replica: the password is added back here, never sent over
+   * Redis, from the same revision of the connector the origin prepared the task from. Null when
+   * the connector changed since (the origin prepares the task again).
+   */
+  async withCredentials(connectorId: string, connectorRev: string, spec: TaskSpec): Promise<TaskSpec | null> {
+    let p = await this.#load(connectorId, null)
+    if (p.connector.updatedAt !== connectorRev) {
+      this.invalidate(connectorId)
+      p = await this.#load(connectorId, null)
+      if (p.connector.updatedAt !== connectorRev) return null
+    }
+    if (p.registry.password === undefined) return spec
+    return { ...spec, registry: { ...spec.registry, password: p.registry.password } }
+  }
+
+  async #load(connectorId: string, taskId: string | null): Promise<Prepared> {
+    const now = this.#now()
+    const cached = this.#cache.get(connectorId)
+    if (cached && now - cached.at < FRESH_MS) return cached
+    const connector = await this.#connectors.get(connectorId).catch(() => {
+      throw Object.assign(new Error(`connector ${connectorId} was deleted before the task${taskId ? ` ${taskId}` : ''} ran`), { code: 'INVALID_INPUT' })
+    })
+    const registry: RegistryTarget = { url: connector.url }
+    if (connector.username !== null) registry.username = connector.username
+    if (connector.passwordSecretId !== null) registry.password = await this.#secrets.reveal(connector.passwordSecretId)
+    if (connector.passwordRef !== null) registry.passwordRef = connector.passwordRef
+    const prepared: Prepared = { connector, registry, registryHost: registryHostOf(connector.url), at: now }
+    this.#cache.set(connectorId, prepared)
+    return prepared
+  }
 }

@@ -31,6 +31,21 @@ export const connectorBody = {
   },
 } as const
 
+/** POST /delegates/eligible: a saved connector, or the URL and selectors of one not saved yet. */
+export const eligibleBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    connectorId: id,
+    url: { type: 'string', minLength: 1, maxLength: 2048 },
+    /** with connectorId: the task's selectors; with url: the connector's */
+    delegateSelectors: selectors,
+    /** with url: the task's own selectors */
+    taskSelectors: selectors,
+    probe: { type: 'boolean' },
+  },
+} as const
+
 export const secretBody = {
   type: 'object',
   required: ['name', 'value'],

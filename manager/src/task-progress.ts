@@ -1,26 +1,30 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { DelegateRef } from './task-outcome.ts'
+import type { TaskProgress } from './dispatch-task.ts'
 
-/** Where a task stands while it is not finished: kept in its BullMQ job's `progress` field. */
-export interface TaskProgress {
-  status: 'queued' | 'running'
-  delegate: DelegateRef | null
-  attempts: number
+export type { TaskProgress } from './dispatch-task.ts'
+
+export interface LogRow {
+  at: string
+  message: string
 }
 
 /**
- * Writes the selection log and the task's placement as they happen, batching what one
- * synchronous step produced into one Redis round trip (a pipeline). Lines go to the job's own
- * log list and the placement to its `progress` field, so that BullMQ removes both with the job.
+ * Writes the selection log and the task's placement as they happen, batching what one turn of
+ * the event loop produced into one Redis round trip (a pipeline). Lines go to the job's own log
+ * list and the placement to its `progress` field, so that BullMQ removes both with the job. The
+ * lines of the last turn before the task ends are not written here: they travel inside the
+ * job's return value (`takePending`), so that ending a task is one write.
  */
 export class ProgressWriter {
   readonly #redis: Redis
   readonly #jobKey: string
   readonly #log: Logger
-  #rows: string[] = []
+  /** every line of this stint, written or not, in order */
+  readonly rows: LogRow[] = []
+  #pending: LogRow[] = []
   #state: TaskProgress | null = null
-  #scheduled = false
+  #scheduled: NodeJS.Immediate | null = null
   #chain: Promise<void> = Promise.resolve()
 
   constructor(redis: Redis, jobKey: string, log: Logger) {
@@ -30,7 +34,9 @@ export class ProgressWriter {
   }
 
   log(message: string): void {
-    this.#rows.push(JSON.stringify({ at: new Date().toISOString(), message }))
+    const row = { at: new Date().toISOString(), message }
+    this.rows.push(row)
+    this.#pending.push(row)
     this.#schedule()
   }
 
@@ -45,19 +51,28 @@ export class ProgressWriter {
     await this.#chain
   }
 
+  /** The lines not written yet, which the caller stores itself; nothing more is written. */
+  takePending(): LogRow[] {
+    if (this.#scheduled) clearImmediate(this.#scheduled)
+    this.#scheduled = null
+    const rows = this.#pending
+    this.#pending = []
+    this.#state = null
+    return rows
+  }
+
   #schedule(): void {
-    if (this.#scheduled) return
-    this.#scheduled = true
-    queueMicrotask(() => this.#flush())
+    this.#scheduled ??= setImmediate(() => this.#flush())
   }
 
   #flush(): void {
-    this.#scheduled = false
-    if (this.#rows.length === 0 && this.#state === null) return
+    if (this.#scheduled) clearImmediate(this.#scheduled)
+    this.#scheduled = null
+    if (this.#pending.length === 0 && this.#state === null) return
     const pipeline = this.#redis.pipeline()
-    if (this.#rows.length) pipeline.rpush(`${this.#jobKey}:logs`, ...this.#rows)
+    if (this.#pending.length) pipeline.rpush(`${this.#jobKey}:logs`, ...this.#pending.map((r) => JSON.stringify(r)))
     if (this.#state) pipeline.hset(this.#jobKey, 'progress', JSON.stringify(this.#state))
-    this.#rows = []
+    this.#pending = []
     this.#state = null
     this.#chain = this.#chain
       .then(() => pipeline.exec())

@@ -1,19 +1,25 @@
 /**
  * Tasks live in BullMQ from creation to end: the job's data is the request, its progress the
- * current placement, its logs the selection log, its return value the outcome. A manager that
- * dies mid-task leaves the job active without a lock; BullMQ's stalled check hands it to another
- * replica (or this one after a restart), which runs it again.
+ * current placement, its logs the selection log, its return value the outcome (with the last
+ * log lines, so that ending a task is one write). A task that waits for a delegate or backs off
+ * is *parked*: a delayed job until its deadline or back-off end, indexed by selector set in the
+ * waiting room, holding no worker slot. A manager that dies mid-task leaves the job active
+ * without a lock; BullMQ's stalled check hands it to another replica, which runs it again.
+ *
+ * Callers waiting for a task (`GET ?waitMs`, the connector routes) are answered from memory when
+ * this replica ended it, and woken by a task-done notice (a bare task id on pub/sub) when
+ * another replica did.
  */
 import { randomUUID } from 'node:crypto'
-import { EventEmitter } from 'node:events'
-import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq'
+import { DelayedError, Job, Queue, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { isTaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
-import type { DispatchHooks, DispatchTask } from './dispatcher.ts'
-import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
+import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
+import type { DispatchHooks, RunEnd } from './dispatcher.ts'
 import type { RedisKeys } from './redis-keys.ts'
-import { ProgressWriter, type TaskProgress } from './task-progress.ts'
+import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
+import { ProgressWriter, type LogRow } from './task-progress.ts'
 
 export const QUEUE_NAME = 'tasks'
 
@@ -35,7 +41,8 @@ export interface TaskData {
   createdAt: number
 }
 
-type StoredOutcome = TaskOutcome & { finishedAt: number }
+/** The job's return value: the outcome, when it ended, and the selection-log lines not in the log list. */
+type StoredOutcome = TaskOutcome & { finishedAt: number; log?: LogRow[] }
 
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'expired'
 export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'running', 'succeeded', 'failed', 'expired']
@@ -50,7 +57,7 @@ export interface TaskView {
   status: TaskStatus
   attempts: number
   delegate?: DelegateRef
-  selectionLog: { at: string; message: string }[]
+  selectionLog: LogRow[]
   result?: TaskResult
   error?: TaskError
   createdAt: string
@@ -58,6 +65,9 @@ export interface TaskView {
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000
+/** Task-done notices remembered, for waiters that arrive just after the end. */
+const RECENTLY_DONE = 10_000
+const CREATED_HERE = 100_000
 
 export interface TasksOptions {
   connection: ConnectionOptions
@@ -67,22 +77,39 @@ export interface TasksOptions {
   log: Logger
   concurrency: number
   /** Turns a task into what a delegate needs (connector, decrypted secret, registry host). */
-  prepare(data: TaskData, attempts: number): Promise<DispatchTask>
-  dispatch(task: DispatchTask, hooks: DispatchHooks): Promise<TaskOutcome>
+  prepare(data: TaskData, progress: TaskProgress): Promise<DispatchTask>
+  dispatch(task: DispatchTask, hooks: DispatchHooks): Promise<RunEnd>
+  /** A parked task waits for a slot of a delegate with these selectors (waiting-room.ts). */
+  park(taskId: string, selectors: readonly string[]): Promise<void>
+  /** The connector of a task changed while it was handed over: prepare it from Redis again. */
+  refresh(connectorId: string): void
+  /** Tells every replica that a task ended (their waiters wake). */
+  announceDone(taskId: string): void
   /** Called once per outcome this replica produced (metrics). */
   onOutcome?(data: TaskData, outcome: TaskOutcome): void
 }
 
+/** A stint of a task in this replica's worker. */
+interface InFlight {
+  writer: ProgressWriter
+  /** this stint wrote every line of the task's log (it never parked or moved), so the view needs no read */
+  whole: boolean
+}
+
 export class Tasks {
   readonly queue: Queue<TaskData, StoredOutcome>
-  readonly #opts: TasksOptions
-  readonly #finished = new EventEmitter()
+  readonly #o: TasksOptions
+  readonly #inFlight = new Map<string, InFlight>()
+  /** task id → callers waiting for its end */
+  readonly #waiters = new Map<string, Set<(view: TaskView | null) => void>>()
+  /** tasks created here that this replica has not seen end: a waiter needs no first read */
+  readonly #createdHere = new Set<string>()
+  /** tasks that ended lately (task-done notices), oldest first: a waiter must not wait for them */
+  readonly #recentlyDone = new Set<string>()
   #worker: Worker<TaskData, StoredOutcome> | null = null
-  #events: QueueEvents | null = null
 
   constructor(opts: TasksOptions) {
-    this.#opts = opts
-    this.#finished.setMaxListeners(0)
+    this.#o = opts
     this.queue = new Queue<TaskData, StoredOutcome>(QUEUE_NAME, {
       connection: opts.connection,
       prefix: opts.prefix,
@@ -94,13 +121,10 @@ export class Tasks {
     })
   }
 
-  /** Starts this replica's worker and the cross-replica completion feed. */
+  /** Starts this replica's worker. */
   async start(): Promise<void> {
-    const { connection, prefix, concurrency, log } = this.#opts
-    this.#events = new QueueEvents(QUEUE_NAME, { connection, prefix })
-    this.#events.on('completed', ({ jobId }) => this.#finished.emit(jobId))
-    this.#events.on('failed', ({ jobId }) => this.#finished.emit(jobId))
-    this.#worker = new Worker<TaskData, StoredOutcome>(QUEUE_NAME, (job) => this.#process(job), {
+    const { connection, prefix, concurrency, log } = this.#o
+    this.#worker = new Worker<TaskData, StoredOutcome>(QUEUE_NAME, (job, token) => this.#process(job, token), {
       connection,
       prefix,
       concurrency,
@@ -110,13 +134,16 @@ export class Tasks {
       stalledInterval: 5_000,
       maxStalledCount: 20,
     })
-    this.#worker.on('completed', (job) => this.#finished.emit(job.id!))
+    this.#worker.on('completed', (job, stored) => this.#ended(job, stored))
     this.#worker.on('failed', (job, err) => {
-      if (job) this.#finished.emit(job.id!)
-      log.error({ taskId: job?.id, err }, 'task job failed inside the manager')
+      if (!job) return
+      this.#inFlight.delete(job.id!)
+      this.#o.announceDone(job.id!)
+      this.#wake(job.id!, null)
+      log.error({ taskId: job.id, err }, 'task job failed inside the manager')
     })
     this.#worker.on('error', (err) => log.error({ err }, 'task worker error'))
-    await Promise.all([this.#worker.waitUntilReady(), this.#events.waitUntilReady()])
+    await this.#worker.waitUntilReady()
   }
 
   async create(request: TaskRequest, selectors: string[]): Promise<TaskData> {
@@ -129,7 +156,7 @@ export class Tasks {
       timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       createdAt: Date.now(),
     }
-    const { redis, keys } = this.#opts
+    const { redis, keys } = this.#o
     // The index only serves listings; written beside the job, not before it (one round trip).
     await Promise.all([
       redis
@@ -141,6 +168,9 @@ export class Tasks {
         .exec(),
       this.queue.add(data.type, data, { jobId: data.id }),
     ])
+    this.#createdHere.add(data.id)
+    // a missed notice must not keep an id forever (its waiter then reads at its own timeout)
+    if (this.#createdHere.size > CREATED_HERE) this.#createdHere.delete(this.#createdHere.values().next().value!)
     return data
   }
 
@@ -151,23 +181,37 @@ export class Tasks {
   /** Waits up to `ms` for the task to end, then returns it as it is. */
   async wait(id: string, ms: number): Promise<TaskView | null> {
     if (ms <= 0) return this.get(id)
-    let wake: () => void = () => {}
-    const woken = new Promise<void>((resolve) => (wake = resolve))
-    this.#finished.once(id, wake)
-    const timer = setTimeout(wake, ms)
+    let wake: (view: TaskView | null) => void = () => {}
+    const woken = new Promise<TaskView | null>((resolve) => (wake = resolve))
+    let waiters = this.#waiters.get(id)
+    if (!waiters) this.#waiters.set(id, (waiters = new Set()))
+    waiters.add(wake)
+    const timer = setTimeout(() => wake(null), ms)
     try {
-      const first = await this.get(id)
-      if (!first || isFinal(first.status)) return first
-      await woken
-      return await this.get(id)
+      // A task created or running here that has not ended yet tells us itself when it ends (or a
+      // task-done notice does): nothing to read before.
+      if (this.#recentlyDone.has(id) || !(this.#inFlight.has(id) || this.#createdHere.has(id))) {
+        const first = await this.get(id)
+        if (!first || isFinal(first.status)) return first
+      }
+      return (await woken) ?? (await this.get(id))
     } finally {
       clearTimeout(timer)
-      this.#finished.off(id, wake)
+      waiters.delete(wake)
+      if (waiters.size === 0) this.#waiters.delete(id)
     }
   }
 
+  /** A task ended on some replica (a task-done notice). */
+  onDone(taskId: string): void {
+    this.#createdHere.delete(taskId)
+    this.#recentlyDone.add(taskId)
+    if (this.#recentlyDone.size > RECENTLY_DONE) this.#recentlyDone.delete(this.#recentlyDone.values().next().value!)
+    if (!this.#inFlight.has(taskId)) this.#wake(taskId, null)
+  }
+
   async list(filter: { connectorId?: string | undefined; status?: TaskStatus | undefined; limit: number }): Promise<TaskView[]> {
-    const { redis, keys } = this.#opts
+    const { redis, keys } = this.#o
     const index = filter.connectorId ? keys.taskIndexByConnector(filter.connectorId) : keys.taskIndex
     const out: TaskView[] = []
     const batch = Math.max(filter.limit, 100)
@@ -185,7 +229,7 @@ export class Tasks {
     return out
   }
 
-  /** Waiting plus running tasks, for /metrics and readiness. */
+  /** Waiting (parked included) plus running tasks, for /metrics. */
   async depth(): Promise<{ waiting: number; active: number }> {
     const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized')
     return { waiting: (counts.waiting ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0 }
@@ -197,56 +241,84 @@ export class Tasks {
    */
   async close(force = true): Promise<void> {
     await this.#worker?.close(force)
-    await this.#events?.close()
     await this.queue.close()
   }
 
-  async #process(job: Job<TaskData, StoredOutcome>): Promise<StoredOutcome> {
+  async #process(job: Job<TaskData, StoredOutcome>, token: string | undefined): Promise<StoredOutcome> {
     const data = job.data
-    const log = this.#opts.log.child({ taskId: data.id })
-    const progress = (job.progress ?? {}) as Partial<TaskProgress>
-    const attempts = progress.attempts ?? 0
-    const writer = new ProgressWriter(this.#opts.redis, this.queue.toKey(data.id), log)
-    const hooks: DispatchHooks = {
-      log: (message) => writer.log(message),
-      onState: (state) => writer.state(state),
-    }
-    if (attempts > 0 || job.attemptsStarted > 1) hooks.log('picked up again after a manager stopped; running it anew')
-    let outcome: TaskOutcome
+    const log = this.#o.log.child({ taskId: data.id })
+    const progress = readProgress(job.progress)
+    const writer = new ProgressWriter(this.#o.redis, this.queue.toKey(data.id), log)
+    const hooks: DispatchHooks = { log: (message) => writer.log(message), onState: (state) => writer.state(state) }
+    // a stint that finds the task running was interrupted: its manager stopped
+    if (progress.status === 'running') hooks.log('picked up again after a manager stopped; running it anew')
+    this.#inFlight.set(data.id, { writer, whole: job.progress === 0 || job.progress === undefined })
+    let end: RunEnd
     try {
-      const task = await this.#opts.prepare(data, attempts)
-      outcome = await this.#opts.dispatch(task, hooks)
+      end = await this.#o.dispatch(await this.#o.prepare(data, progress), hooks)
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown }
       const code = isTaskErrorCode(e.code) ? e.code : 'INTERNAL'
       hooks.log(`could not start: ${code}`)
-      outcome = { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts }
       if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
+      end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts: progress.attempts } }
     }
-    await writer.flushed()
-    this.#opts.onOutcome?.(data, outcome)
+    if (end.kind === 'park') {
+      this.#inFlight.delete(data.id)
+      writer.state(end.progress)
+      await writer.flushed()
+      if (end.refresh) this.#o.refresh(data.connectorId)
+      await job.moveToDelayed(end.until, token)
+      if (end.waitingFor) await this.#o.park(data.id, end.waitingFor)
+      throw new DelayedError()
+    }
+    const { outcome } = end
+    const tail = writer.takePending()
+    this.#o.onOutcome?.(data, outcome)
     log.info({ status: outcome.status, code: outcome.status === 'succeeded' ? undefined : outcome.error.code, attempts: outcome.attempts }, 'task finished')
-    return { ...outcome, finishedAt: Date.now() }
+    const stored: StoredOutcome = { ...outcome, finishedAt: Date.now() }
+    if (tail.length) stored.log = tail
+    return stored
+  }
+
+  /** The job is completed in Redis: answer the waiters here, tell the other replicas. */
+  #ended(job: Job<TaskData, StoredOutcome>, stored: StoredOutcome): void {
+    const id = job.id!
+    const inFlight = this.#inFlight.get(id)
+    this.#inFlight.delete(id)
+    this.#o.announceDone(id)
+    const waiters = this.#waiters.get(id)
+    if (!waiters) return
+    this.#wake(id, inFlight?.whole ? finalView(job.data, inFlight.writer.rows, stored) : null)
+  }
+
+  #wake(id: string, view: TaskView | null): void {
+    const waiters = this.#waiters.get(id)
+    if (!waiters) return
+    for (const wake of [...waiters]) wake(view)
   }
 
   /** One round trip for any number of tasks: the job hashes and their selection logs. */
   async #views(ids: readonly string[]): Promise<(TaskView | null)[]> {
     if (ids.length === 0) return []
-    const pipeline = this.#opts.redis.pipeline()
+    const pipeline = this.#o.redis.pipeline()
     for (const id of ids) pipeline.hgetall(this.queue.toKey(id)).lrange(`${this.queue.toKey(id)}:logs`, 0, -1)
     const replies = (await pipeline.exec()) ?? []
     return ids.map((id, i) => {
       const hash = replies[2 * i]?.[1] as Record<string, string> | undefined
       const logs = (replies[2 * i + 1]?.[1] as string[] | undefined) ?? []
       if (!hash || !hash.data) return null
-      return view(Job.fromJSON<TaskData, StoredOutcome>(this.queue, hash as never, id), logs)
+      return view(Job.fromJSON<TaskData, StoredOutcome>(this.queue, hash as never, id), logs.map(parseLogRow))
     })
   }
 }
 
-/** What a job's fields say about its task. BullMQ sets finishedOn with returnvalue or failedReason. */
-function view(job: Job<TaskData, StoredOutcome>, logs: string[]): TaskView {
-  const data = job.data
+function readProgress(raw: unknown): TaskProgress {
+  const p = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<TaskProgress>
+  return { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null }
+}
+
+function baseView(data: TaskData, log: LogRow[]): TaskView {
   const v: TaskView = {
     id: data.id,
     type: data.type,
@@ -255,21 +327,36 @@ function view(job: Job<TaskData, StoredOutcome>, logs: string[]): TaskView {
     timeoutMs: data.timeoutMs,
     status: 'queued',
     attempts: 0,
-    selectionLog: logs.map(parseLogRow),
+    selectionLog: log,
     createdAt: new Date(data.createdAt).toISOString(),
   }
   if (data.image !== null) v.image = data.image
-  const progress = (typeof job.progress === 'object' ? job.progress : {}) as Partial<TaskProgress>
-  if (progress.attempts) v.attempts = progress.attempts
+  return v
+}
+
+function finalView(data: TaskData, rows: LogRow[], stored: StoredOutcome): TaskView {
+  const v = baseView(data, [...rows])
+  applyOutcome(v, stored)
+  return v
+}
+
+function applyOutcome(v: TaskView, outcome: StoredOutcome): void {
+  v.status = outcome.status
+  v.attempts = outcome.attempts
+  if (outcome.delegate) v.delegate = outcome.delegate
+  if (outcome.status === 'succeeded') v.result = outcome.result
+  else v.error = outcome.error
+  v.finishedAt = new Date(outcome.finishedAt).toISOString()
+}
+
+/** What a job's fields say about its task. BullMQ sets finishedOn with returnvalue or failedReason. */
+function view(job: Job<TaskData, StoredOutcome>, logs: LogRow[]): TaskView {
   const outcome = job.returnvalue as StoredOutcome | null | undefined
-  if (job.finishedOn && outcome && typeof outcome === 'object') {
-    v.status = outcome.status
-    v.attempts = outcome.attempts
-    if (outcome.delegate) v.delegate = outcome.delegate
-    if (outcome.status === 'succeeded') v.result = outcome.result
-    else v.error = outcome.error
-    v.finishedAt = new Date(outcome.finishedAt).toISOString()
-  } else if (job.finishedOn && job.failedReason) {
+  const v = baseView(job.data, outcome?.log ? [...logs, ...outcome.log] : logs)
+  const progress = readProgress(job.progress)
+  v.attempts = progress.attempts
+  if (job.finishedOn && outcome && typeof outcome === 'object') applyOutcome(v, outcome)
+  else if (job.finishedOn && job.failedReason) {
     v.status = 'failed'
     v.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
     v.finishedAt = new Date(job.finishedOn).toISOString()
@@ -284,9 +371,9 @@ export function isFinal(status: TaskStatus): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'expired'
 }
 
-function parseLogRow(row: string): { at: string; message: string } {
+function parseLogRow(row: string): LogRow {
   try {
-    const parsed = JSON.parse(row) as { at: string; message: string }
+    const parsed = JSON.parse(row) as LogRow
     return { at: parsed.at, message: parsed.message }
   } catch {
     return { at: '', message: row }

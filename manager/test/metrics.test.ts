@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { createMetrics } from '../src/metrics.ts'
 import type { TaskData } from '../src/tasks.ts'
 
-const base = { waitingBySelectors: () => new Map<string, number>(), replica: 'r1', version: '9.9.9' }
+const base = { waitingBySelectors: async () => new Map<string, number>(), replica: 'r1', version: '9.9.9' }
 
 const task = (type: TaskData['type'], createdAt: number): TaskData => ({
   id: 't',
@@ -47,7 +47,7 @@ describe('metrics', () => {
 
   it('reports tasks waiting for a delegate by selector set, and build info', async () => {
     let waiting = new Map([['eu,gpu', 3], ['', 1]])
-    const m = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0, waitingBySelectors: () => waiting }, { defaultMetrics: false })
+    const m = createMetrics({ ...base, depth: async () => ({ waiting: 0, active: 0 }), connectedDelegates: () => 0, waitingBySelectors: async () => waiting }, { defaultMetrics: false })
     let text = await m.registry.metrics()
     expect(text).toContain('rd_tasks_waiting_for_delegate{selectors="eu,gpu"} 3')
     expect(text).toContain('rd_tasks_waiting_for_delegate{selectors=""} 1')

@@ -12,6 +12,10 @@ function cand(name: string, over: Partial<Candidate> = {}, tags: string[] = []):
     lastHeartbeatAt: now,
     draining: false,
     lastAssignedAt: 0,
+    local: true,
+    full: false,
+    refusedRev: -1,
+    rev: 0,
     ...over,
   }
 }
@@ -81,6 +85,15 @@ describe('selectDelegate', () => {
         { delegate: 'b', code: 'DNS_NOT_FOUND' },
       ],
     })
+  })
+
+  it('believes the owner of a remote delegate: full, or refused at its current rev, means no free slot', () => {
+    expect(selectDelegate(input([cand('r', { local: false, full: true })])).kind).toBe('wait')
+    expect(selectDelegate(input([cand('r', { local: false, refusedRev: 4, rev: 4 })])).kind).toBe('wait')
+    // a newer state from the owner ends the refusal; a remote delegate's own heartbeat is not ours to judge
+    const later = selectDelegate(input([cand('r', { local: false, refusedRev: 4, rev: 5, lastHeartbeatAt: 0 })]))
+    expect(later).toMatchObject({ kind: 'picked', delegate: { name: 'r' } })
+    expect(selectDelegate(input([cand('r', { local: false, full: true })])).log.join('\n')).toMatch(/no free slot: r \(full on its replica\)/)
   })
 
   it('waits, naming the selectors, when no connected delegate has them', () => {

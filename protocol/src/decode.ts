@@ -4,6 +4,7 @@ import {
   TASK_TYPES,
   type DelegateMessage,
   type ManagerMessage,
+  type ProbeResult,
   type RegistryTarget,
   type TaskResult,
   type TaskSpec,
@@ -149,6 +150,21 @@ export function decodeDelegateMessage(data: unknown): DelegateMessage {
     }
     case 'drain':
       return { type: 'drain' }
+    case 'probe.result': {
+      const r: ProbeResult = {
+        type: 'probe.result',
+        probeId: str(o, 'probeId', 'probe.result', 128),
+        reachable: bool(o, 'reachable', 'probe.result'),
+        latencyMs: int(o, 'latencyMs', 'probe.result', 0, 3_600_000),
+      }
+      if (o.code !== undefined) {
+        const code = str(o, 'code', 'probe.result', 64)
+        r.code = isTaskErrorCode(code) ? code : 'INTERNAL'
+      }
+      if (o.message !== undefined) r.message = str(o, 'message', 'probe.result', 8192)
+      if (o.status !== undefined) r.status = int(o, 'status', 'probe.result', 100, 599)
+      return r
+    }
     default:
       fail(`unknown message type ${JSON.stringify(String(o.type)).slice(0, 64)}`)
   }
@@ -200,6 +216,8 @@ export function decodeManagerMessage(data: unknown): ManagerMessage {
         attemptId: str(o, 'attemptId', 'task.cancel', 128),
         reason: str(o, 'reason', 'task.cancel', 1024),
       }
+    case 'probe':
+      return { type: 'probe', probeId: str(o, 'probeId', 'probe', 128), url: str(o, 'url', 'probe') }
     default:
       fail(`unknown message type ${JSON.stringify(String(o.type)).slice(0, 64)}`)
   }

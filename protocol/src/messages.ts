@@ -10,6 +10,8 @@
  *      │── task.result {taskId, attemptId, …} ──────▶│  dropped unless this attempt is current
  *      │◀──── task.cancel {taskId, attemptId} ───────│  timeout: the delegate aborts the task
  *      │── drain ───────────────────────────────────▶│  SIGTERM: no new tasks for this delegate
+ *      │◀──────────── probe {probeId, url} ──────────│  eligibility preview: can you reach it?
+ *      │── probe.result {reachable, code, ms} ──────▶│
  *
  * `attemptId` names one hand-over of a task to one delegate, so that a result from an earlier
  * attempt (a delegate the manager gave up on) can never end the task twice.
@@ -104,7 +106,19 @@ export interface TaskResultMessage {
 export interface Drain {
   type: 'drain'
 }
-export type DelegateMessage = Hello | Heartbeat | TaskResultMessage | Drain
+/** Whether this delegate reaches a registry at all (network and TLS; no credentials sent). */
+export interface ProbeResult {
+  type: 'probe.result'
+  probeId: string
+  reachable: boolean
+  /** not reachable: the network code (CONNECTION_REFUSED, DNS_NOT_FOUND, TLS_UNTRUSTED …) */
+  code?: TaskErrorCode
+  message?: string
+  /** reachable: the HTTP status of `GET /v2/` */
+  status?: number
+  latencyMs: number
+}
+export type DelegateMessage = Hello | Heartbeat | TaskResultMessage | Drain | ProbeResult
 
 // ── manager → delegate ──────────────────────────────────────────────────────────────────────
 export interface Welcome {
@@ -127,4 +141,10 @@ export interface TaskCancel {
   attemptId: string
   reason: string
 }
-export type ManagerMessage = Welcome | TaskAssign | TaskCancel
+/** Asks a delegate whether it reaches this registry URL (the eligibility preview's probe). */
+export interface Probe {
+  type: 'probe'
+  probeId: string
+  url: string
+}
+export type ManagerMessage = Welcome | TaskAssign | TaskCancel | Probe

@@ -25,6 +25,19 @@ describe('decodeDelegateMessage', () => {
     expect(decodeDelegateMessage(JSON.stringify(msg))).toEqual(msg)
   })
 
+  it('keeps an error code it does not know as INTERNAL naming the code, rather than dropping the connection', () => {
+    const msg = { type: 'task.result', taskId: 't', attemptId: 'a', outcome: { ok: false, error: { code: 'FROM_THE_FUTURE', message: 'm', retryable: false } } }
+    expect(decodeDelegateMessage(JSON.stringify(msg))).toMatchObject({ outcome: { error: { code: 'INTERNAL', message: 'unknown error code FROM_THE_FUTURE: m' } } })
+  })
+
+  it('decodes a probe answer, reachable or with its network code', () => {
+    const up = { type: 'probe.result', probeId: 'p', reachable: true, status: 401, latencyMs: 3 }
+    expect(decodeDelegateMessage(JSON.stringify(up))).toEqual(up)
+    const down = { type: 'probe.result', probeId: 'p', reachable: false, code: 'TLS_UNTRUSTED', message: 'm', latencyMs: 40 }
+    expect(decodeDelegateMessage(JSON.stringify(down))).toEqual(down)
+    expect(() => decodeDelegateMessage(JSON.stringify({ ...up, latencyMs: -1 }))).toThrow(ProtocolError)
+  })
+
   it('decodes a list-tags result', () => {
     const msg = {
       type: 'task.result',
@@ -73,6 +86,11 @@ describe('decodeManagerMessage', () => {
       task: { type: 'list-tags', image: 'library/nginx', registry: { url: 'docker.io', username: 'u', password: 'p' } },
     }
     expect(decodeManagerMessage(JSON.stringify(msg))).toEqual(msg)
+  })
+
+  it('decodes a probe request', () => {
+    expect(decodeManagerMessage(JSON.stringify({ type: 'probe', probeId: 'p', url: 'registry.example.com' }))).toEqual({ type: 'probe', probeId: 'p', url: 'registry.example.com' })
+    expect(() => decodeManagerMessage(JSON.stringify({ type: 'probe', probeId: 'p' }))).toThrow(ProtocolError)
   })
 
   it('refuses an assignment of an unknown task type', () => {

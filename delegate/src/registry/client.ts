@@ -8,10 +8,10 @@
  * a registry answered is `/v2/` asked, to tell "not a registry" from "no such repository".
  */
 import type { Logger } from 'pino'
-import type { ListImagesResult, ListTagsResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
+import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
-import { Http, type ProxyOptions } from './http.ts'
+import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { redactUrl } from './redact.ts'
@@ -29,6 +29,9 @@ export interface RegistryClientOptions {
   connectTimeoutMs?: number | undefined
   requestTimeoutMs?: number | undefined
 }
+
+/** What a probe found (protocol `probe.result` without its envelope). */
+export type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
 
 export interface RunOptions {
   /** Epoch ms after which the answer is no longer wanted: bounds Retry-After waits and listing. */
@@ -63,6 +66,27 @@ export class RegistryClient {
       // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
       // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
       throw err
+    }
+  }
+
+  /**
+   * Whether this delegate reaches the registry at all: one `GET /v2/` without credentials and
+   * without retries. Any HTTP answer (401 included) means reachable; a network or TLS failure is
+   * its code. Never throws.
+   */
+  async probe(url: string, signal: AbortSignal): Promise<ProbeAnswer> {
+    const started = performance.now()
+    const ms = () => Math.round(performance.now() - started)
+    try {
+      const registry = normalizeRegistryUrl(url)
+      const res = await this.#http.get(new URL('/v2/', registry.origin), { signal, maxBytes: PING_BODY_MAX, retry: false })
+      return { reachable: true, status: res.status, latencyMs: ms() }
+    } catch (err) {
+      if (err instanceof RegistryError) return { reachable: false, code: err.code, message: err.message, latencyMs: ms() }
+      if (err instanceof InvalidRegistryReference) return { reachable: false, code: 'INVALID_INPUT', message: err.message, latencyMs: ms() }
+      if (err instanceof BodyTooLargeError) return { reachable: true, latencyMs: ms() }
+      this.#log.error({ err }, 'registry probe failed unexpectedly')
+      return { reachable: false, code: 'INTERNAL', message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
     }
   }
 

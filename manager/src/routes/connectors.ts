@@ -42,11 +42,14 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
     async (req) => {
       await connectors.get(req.params.id)
       await checkInput(req.body)
-      return connectors.replace(req.params.id, req.body)
+      const replaced = await connectors.replace(req.params.id, req.body)
+      ctx.connectorChanged(req.params.id)
+      return replaced
     },
   )
   api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'Delete a connector', params: idParams } }, async (req, reply) => {
     await connectors.delete(req.params.id)
+    ctx.connectorChanged(req.params.id)
     return reply.status(204).send()
   })
 

@@ -1,10 +1,20 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app-context.ts'
-import { idParams, tokenBody } from '../schemas.ts'
+import { ApiError } from '../api-error.ts'
+import { checkConnectorUrl } from '../registry-host.ts'
+import { eligibleBody, idParams, tokenBody } from '../schemas.ts'
 
 const tags = ['delegates']
 
-export function delegateRoutes(api: FastifyInstance, { tokens, directory, revokeToken }: AppContext): void {
+interface EligibleBody {
+  connectorId?: string
+  url?: string
+  delegateSelectors?: string[]
+  taskSelectors?: string[]
+  probe?: boolean
+}
+
+export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revokeToken, connectors, eligibility }: AppContext): void {
   api.post<{ Body: { name: string } }>('/delegate-tokens', { schema: { tags, summary: 'Create a delegate token (shown only in this answer)', body: tokenBody } }, async (req, reply) => {
     const created = await tokens.create(req.body.name)
     req.log.info({ tokenId: created.id, name: created.name }, 'delegate token created')
@@ -17,5 +27,24 @@ export function delegateRoutes(api: FastifyInstance, { tokens, directory, revoke
     req.log.info({ tokenId: req.params.id }, 'delegate token revoked')
     return reply.status(204).send()
   })
-  api.get('/delegates', { schema: { tags, summary: 'Delegates any replica has seen' } }, async () => directory.list())
+  api.get('/delegates', { schema: { tags, summary: 'Delegates any replica has seen' } }, async () => delegates())
+  api.post<{ Body: EligibleBody }>(
+    '/delegates/eligible',
+    { schema: { tags, summary: 'Which delegates could run a task for this connector now, and why the others cannot (nothing runs)', body: eligibleBody } },
+    async (req) => {
+      const b = req.body
+      if ((b.connectorId === undefined) === (b.url === undefined)) throw new ApiError(400, 'INVALID_INPUT', 'body: give either connectorId (a saved connector) or url (one not saved yet)')
+      if (b.connectorId !== undefined && b.taskSelectors !== undefined) {
+        throw new ApiError(400, 'INVALID_INPUT', 'body/taskSelectors: with connectorId, the task selectors are delegateSelectors')
+      }
+      if (b.connectorId !== undefined) {
+        const c = await connectors.get(b.connectorId).catch(() => {
+          throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(b.connectorId)} does not exist`)
+        })
+        return eligibility({ connector: c, taskSelectors: b.delegateSelectors ?? [] }, b.probe === true)
+      }
+      checkConnectorUrl(b.url!)
+      return eligibility({ connector: { url: b.url!, delegateSelectors: b.delegateSelectors ?? [] }, taskSelectors: b.taskSelectors ?? [] }, b.probe === true)
+    },
+  )
 }

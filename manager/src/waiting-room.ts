@@ -1,0 +1,157 @@
+/**
+ * Tasks that wait for a delegate, indexed by selector set in Redis (SPEC §6: a backlog never
+ * slows the rest). A waiting task is a delayed BullMQ job (until its deadline) plus one entry in
+ * the sorted set of its selector set; it holds no worker slot and nobody looks at it until a
+ * delegate that can serve its selector set has a free slot. Then that delegate's owner wakes the
+ * oldest such tasks, as many as it has free slots (one Lua step pops them across every set the
+ * delegate serves), and promotes their jobs; any replica's worker then places them.
+ *
+ *   park:  job → delayed(deadline), ZADD waiting:<set> <since> <task>   (new set: tell the replicas)
+ *   wake:  delegate D has k free slots → pop the k oldest over the sets ⊆ D's selectors → promote
+ *
+ * A wake-up can be missed (a task parks while its delegate frees a slot on another replica): a
+ * sweep each second wakes for delegates owned here that still have free slots, which costs
+ * nothing while no set they serve holds a task.
+ */
+import { createHash } from 'node:crypto'
+import type { Queue } from 'bullmq'
+import { Job } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { DelegateRecord } from './delegate-record.ts'
+import type { RedisKeys } from './redis-keys.ts'
+
+/** Pops up to ARGV[1] ids, oldest first, across the sorted sets KEYS[2..]; drops sets that end empty from KEYS[1]. */
+const WAKE = `
+local want = tonumber(ARGV[1])
+local out, emptied = {}, {}
+while #out < want do
+  local best, bestScore = nil, nil
+  for i = 2, #KEYS do
+    local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    if head[1] and (bestScore == nil or tonumber(head[2]) < bestScore) then best, bestScore = i, tonumber(head[2]) end
+  end
+  if best == nil then break end
+  local id = redis.call('ZRANGE', KEYS[best], 0, 0)[1]
+  redis.call('ZREM', KEYS[best], id)
+  out[#out + 1] = id
+end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    local key = ARGV[i]
+    redis.call('HDEL', KEYS[1], key)
+    emptied[#emptied + 1] = key
+  end
+end
+return {out, emptied}`
+
+/** ZADD the task to its set; register the set; answer 1 when the set is new. */
+const PARK = `
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[4])`
+
+export interface WaitingRoomOptions {
+  redis: Redis
+  keys: RedisKeys
+  queue: Queue
+  log: Logger
+  /** tells the other replicas that a selector set has waiting tasks now */
+  announce(key: string, selectors: string[]): void
+  /** the delegates owned here that have free slots, for the sweep */
+  freeLocal(): Iterable<DelegateRecord>
+  freeSlots(record: DelegateRecord): number
+}
+
+export function selectorSetKey(selectors: readonly string[]): string {
+  return selectors.length === 0 ? 'any' : createHash('sha256').update(selectors.join('\n')).digest('hex').slice(0, 20)
+}
+
+export class WaitingRoom {
+  readonly #o: WaitingRoomOptions
+  /** selector sets that (as far as this replica knows) hold waiting tasks: key → selectors */
+  readonly #sets = new Map<string, readonly string[]>()
+  #sweep: NodeJS.Timeout | null = null
+  #refresh: NodeJS.Timeout | null = null
+
+  constructor(opts: WaitingRoomOptions) {
+    this.#o = opts
+  }
+
+  async start(): Promise<void> {
+    await this.#load()
+    this.#sweep = setInterval(() => {
+      for (const d of this.#o.freeLocal()) this.wake(d)
+    }, 1_000)
+    // sets that emptied on another replica's wake-up, and announcements this replica missed
+    this.#refresh = setInterval(() => void this.#load().catch((err: unknown) => this.#o.log.warn({ err }, 'waiting sets refresh failed')), 10_000)
+    this.#sweep.unref()
+    this.#refresh.unref()
+  }
+
+  close(): void {
+    if (this.#sweep) clearInterval(this.#sweep)
+    if (this.#refresh) clearInterval(this.#refresh)
+  }
+
+  /** Another replica announced a selector set with waiting tasks. */
+  known(key: string, selectors: readonly string[]): void {
+    this.#sets.set(key, selectors)
+  }
+
+  /** The job is delayed already; index it so that the next free slot for its selectors wakes it. */
+  async park(taskId: string, selectors: readonly string[], since: number): Promise<void> {
+    const key = selectorSetKey(selectors)
+    const { redis, keys } = this.#o
+    const fresh = await redis.eval(PARK, 2, keys.waitingSets, keys.waiting(key), since, taskId, key, JSON.stringify(selectors))
+    if (!this.#sets.has(key)) this.#sets.set(key, selectors)
+    if (fresh === 1) this.#o.announce(key, [...selectors])
+  }
+
+  /** A delegate owned here has free slots: wake that many of the oldest tasks it can serve. */
+  wake(d: DelegateRecord): void {
+    const free = this.#o.freeSlots(d)
+    if (free <= 0 || this.#sets.size === 0) return
+    const servable = [...this.#sets].filter(([, selectors]) => selectors.every((s) => d.selectors.has(s))).map(([key]) => key)
+    if (servable.length === 0) return
+    const { redis, keys } = this.#o
+    redis
+      .eval(WAKE, 1 + servable.length, keys.waitingSets, ...servable.map((k) => keys.waiting(k)), free, ...servable)
+      .then(async (answer) => {
+        const [ids, emptied] = answer as [string[], string[]]
+        for (const key of emptied) this.#sets.delete(key)
+        await Promise.all(ids.map((id) => this.#promote(id)))
+      })
+      .catch((err: unknown) => this.#o.log.warn({ err, delegate: d.name }, 'waking waiting tasks failed'))
+  }
+
+  /** Tasks waiting for a delegate, by selector set (sum over replicas): what to autoscale on. */
+  async countsBySelectors(): Promise<Map<string, number>> {
+    const { redis, keys } = this.#o
+    const sets = await redis.hgetall(keys.waitingSets)
+    const entries = Object.entries(sets)
+    if (entries.length === 0) return new Map()
+    const pipeline = redis.pipeline()
+    for (const [key] of entries) pipeline.zcard(keys.waiting(key))
+    const counts = (await pipeline.exec()) ?? []
+    const out = new Map<string, number>()
+    entries.forEach(([, raw], i) => {
+      const n = Number(counts[i]?.[1] ?? 0)
+      if (n > 0) out.set((JSON.parse(raw) as string[]).join(','), n)
+    })
+    return out
+  }
+
+  async #load(): Promise<void> {
+    const sets = await this.#o.redis.hgetall(this.#o.keys.waitingSets)
+    this.#sets.clear()
+    for (const [key, raw] of Object.entries(sets)) this.#sets.set(key, JSON.parse(raw) as string[])
+  }
+
+  async #promote(id: string): Promise<void> {
+    try {
+      await new Job(this.#o.queue, 'wake', {}, {}, id).promote()
+    } catch {
+      // no longer delayed: its deadline came, or another replica promoted it first
+    }
+  }
+}
