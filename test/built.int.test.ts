@@ -75,6 +75,26 @@ describe('the built manager and delegate, each one file run by node alone', () =
     expect(listed.task.delegate.name).toBe('built-delegate')
   })
 
+  it('an idle built delegate has loaded neither Node\'s undici nor TLS, zlib or assert: they load on first use', async () => {
+    // a preload that reports Node's loaded built-ins on SIGUSR2
+    const report = `process.on('SIGUSR2', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList) + '\\n'))`
+    const idle = await spawnDelegate(manager.url, await api.token(), {
+      name: 'built-idle',
+      script: BUNDLES.delegate.out,
+      cwd: delegateDir,
+      env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(report)}` },
+    })
+    try {
+      idle.child.kill('SIGUSR2')
+      const loaded = JSON.parse((await idle.waitForLine(/^LOADED /)).slice('LOADED '.length)) as string[]
+      expect(loaded).toContain('NativeModule http')
+      const heavy = loaded.filter((m) => /^NativeModule (internal\/deps\/undici\/undici|tls|https|zlib|http2|assert)$/.test(m))
+      expect(heavy).toEqual([])
+    } finally {
+      await idle.stop()
+    }
+  })
+
   it('the built delegate answers a reachability probe', async () => {
     const res = await api.ok('POST', '/api/v1/delegates/eligible', { url: inject('registryHostPort'), delegateSelectors: ['built'], probe: true })
     const me = res.delegates.find((d: { name: string }) => d.name === 'built-delegate')
