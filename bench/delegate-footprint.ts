@@ -2,7 +2,9 @@
  * The delegate's footprint as a user runs it, from its sources (`node delegate/src/main.ts`) and
  * from the built file (`node registry-delegate.mjs`, copied alone into an empty directory):
  *
- *   - start to connected: from spawn() to the delegate's "welcomed by manager" log line
+ *   - start to connected: from spawn() to the delegate's "welcomed by manager" log line, and the
+ *     CPU time the process had used by then (user + system, all threads, from /proc: 10 ms
+ *     ticks), which a busy machine stretches less than the wall time
  *   - idle RSS: VmRSS of the connected delegate 15 s after start
  *   - first task: one list-tags task of 10 tags through the REST API on a fresh delegate (it
  *     loads the registry client), against the median of the next 10
@@ -41,6 +43,13 @@ async function rssKb(pid: number, field = 'VmRSS'): Promise<number> {
   return Number(m[1])
 }
 
+/** user + system CPU time of a process so far, in ms (/proc/PID/stat fields 14 and 15, in ticks of 10 ms) */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -56,6 +65,7 @@ interface Variant {
 
 interface Run {
   connectedMs: number
+  connectedCpuMs: number
   idleKb: number
   firstTaskMs: number
   warmTaskMs: number
@@ -81,15 +91,16 @@ async function measure(api: Api, managerUrl: string, registry: string, v: Varian
     env: { LOG_LEVEL: 'info' },
   })
   const connectedMs = performance.now() - started
+  const pid = delegate.child.pid!
+  const connectedCpuMs = await cpuMs(pid)
   try {
-    const pid = delegate.child.pid!
     await sleep(Math.max(0, IDLE_AT_MS - (performance.now() - started)))
     const idleKb = await rssKb(pid)
     const connector = await api.ok('POST', '/api/v1/connectors', { name, type: 'docker-registry', url: registry, delegateSelectors: [name] })
     const firstTaskMs = await listTags(api, connector.id, SMALL, 10)
     const warm: number[] = []
     for (let k = 0; k < 10; k++) warm.push(await listTags(api, connector.id, SMALL, 10))
-    const run: Run = { connectedMs, idleKb, firstTaskMs, warmTaskMs: median(warm) }
+    const run: Run = { connectedMs, connectedCpuMs, idleKb, firstTaskMs, warmTaskMs: median(warm) }
     if (withLoad) {
       let peak = 0
       let sampling = true
@@ -140,19 +151,19 @@ async function main(): Promise<void> {
           const r = await measure(api, manager.url, reg.hostPort, v, i, i === runs - 1)
           results.set(v.name, [...(results.get(v.name) ?? []), r])
           console.log(
-            `  ${v.name.padEnd(10)} run ${i + 1}: connected ${r.connectedMs.toFixed(0)} ms, idle ${mb(r.idleKb)}, first task ${r.firstTaskMs.toFixed(1)} ms, warm ${r.warmTaskMs.toFixed(1)} ms` +
+            `  ${v.name.padEnd(10)} run ${i + 1}: connected ${r.connectedMs.toFixed(0)} ms (CPU ${r.connectedCpuMs} ms), idle ${mb(r.idleKb)}, first task ${r.firstTaskMs.toFixed(1)} ms, warm ${r.warmTaskMs.toFixed(1)} ms` +
               (r.loadPeakKb ? `, 8×${TAGS} tags peak ${mb(r.loadPeakKb)}, 5 s later ${mb(r.afterLoadKb!)}` : ''),
           )
         }
       }
       console.log('')
       console.log('medians (min) of the runs; load figures from the last run')
-      console.log('variant      start→connected     idle RSS (15 s)  first task (10 tags)  warm task        8×10,000 tags: peak RSS  after')
+      console.log('variant      start→connected     CPU to connect  idle RSS (15 s)  first task (10 tags)  warm task        8×10,000 tags: peak RSS  after')
       const both = (xs: number[], unit: string, digits = 0) => `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)})`
       for (const [name, rs] of results) {
         const last = rs.at(-1)!
         console.log(
-          `${name.padEnd(12)} ${both(rs.map((r) => r.connectedMs), 'ms').padEnd(19)} ${mb(median(rs.map((r) => r.idleKb))).padEnd(16)} ${both(rs.map((r) => r.firstTaskMs), 'ms', 1).padEnd(21)} ${both(rs.map((r) => r.warmTaskMs), 'ms', 1).padEnd(16)} ${mb(last.loadPeakKb!).padEnd(24)} ${mb(last.afterLoadKb!)}`,
+          `${name.padEnd(12)} ${both(rs.map((r) => r.connectedMs), 'ms').padEnd(19)} ${both(rs.map((r) => r.connectedCpuMs), 'ms').padEnd(15)} ${mb(median(rs.map((r) => r.idleKb))).padEnd(16)} ${both(rs.map((r) => r.firstTaskMs), 'ms', 1).padEnd(21)} ${both(rs.map((r) => r.warmTaskMs), 'ms', 1).padEnd(16)} ${mb(last.loadPeakKb!).padEnd(24)} ${mb(last.afterLoadKb!)}`,
         )
       }
     } finally {
