@@ -15,8 +15,10 @@ import { freePort } from './containers.ts'
 import { Api, root } from './harness.ts'
 
 const BASE = 'node:24-bookworm-slim'
-const MANAGER = 'registry-delegates/manager:test'
-const DELEGATE = 'registry-delegates/delegate:test'
+/** a tag of this run's own: other test runs on the same Docker engine build these images too */
+const TAG = `test-${randomUUID().slice(0, 8)}`
+const MANAGER = `registry-delegates/manager:${TAG}`
+const DELEGATE = `registry-delegates/delegate:${TAG}`
 /**
  * what each image may add to the base image: the bundles and the console (before the build
  * step, with node_modules and the TypeScript sources, they added 25.8 and 3.4 MB)
@@ -60,6 +62,10 @@ describe('deployment: images and docker-compose', () => {
       throw new Error(`the base image ${BASE} is missing: run ../shared/ci-env/docker.sh base`)
     })
   })
+
+  afterAll(async () => {
+    await run('docker', ['image', 'rm', MANAGER, DELEGATE]).catch(() => undefined)
+  }, 60_000)
 
   it('docker-compose.yml runs Redis with AOF on a volume and two delegates with different tags that wait for a healthy manager', () => {
     interface Service {
@@ -142,7 +148,7 @@ describe('deployment: images and docker-compose', () => {
         ...childEnv,
         MANAGER_API_KEY: apiKey,
         MANAGER_SECRETS_KEY: randomBytes(32).toString('base64'),
-        RD_IMAGE_TAG: 'test',
+        RD_IMAGE_TAG: TAG,
         RD_REDIS_PORT: String(ports.redis),
         RD_REGISTRY_PORT: String(ports.registry),
         RD_MANAGER_PORT: String(ports.manager),
