@@ -113,6 +113,40 @@ describe('delegatectl', () => {
     expect(unknown.stdout).toBe('')
   })
 
+  it('sets a health check, prints the registry profile with validate -v, and the health with connectors health', async () => {
+    const created = await ctl(['connectors', 'create', '--name', 'watched', '--url', inject('registryHostPort'), '--health-check', '60'])
+    expect(created.code).toBe(0)
+    const verbose = await ctl(['connectors', 'validate', 'watched', '-v'])
+    expect(verbose.code).toBe(0)
+    const lines = verbose.stdout.split('\n')
+    expect(lines[0]).toMatch(/^watched: valid: http:\/\/127\.0\.0\.1:\d+ speaks registry\/2\.0, auth none \(delegate cli-eu-1/)
+    expect(lines.slice(1, 9)).toEqual([
+      'registry profile:',
+      '  api version      registry/2.0',
+      '  auth             none',
+      '  anonymous pulls  allowed',
+      '  catalog          supported',
+      expect.stringMatching(/^ {2}pagination {7}(Link|no Link header seen) · n up to 1000$/),
+      '  rate limit       no RateLimit headers',
+      '  tls              plain http',
+    ])
+    expect((await ctl(['connectors', 'validate', 'watched'])).stdout).not.toContain('registry profile')
+
+    const health = await ctl(['connectors', 'health', 'watched'])
+    expect(health.code).toBe(0)
+    expect(health.stdout).toMatch(/^watched: healthy since \S+, checked every 60s, next check \S+\n/)
+    expect(health.stdout).toMatch(/^AT\s+OUTCOME\s+CODE\s+DELEGATE\s+DURATION\s+TASK$/m)
+    expect(health.stdout).toMatch(/^\S+\s+succeeded\s+-\s+cli-eu-1\s+\d+ms\s+[0-9a-f-]{36}$/m)
+    const asJson = JSON.parse((await ctl(['connectors', 'health', 'watched', '--json'])).stdout)
+    expect(asJson).toMatchObject({ state: 'healthy', healthCheck: { intervalSeconds: 60 } })
+    expect(asJson.checks.length).toBeGreaterThanOrEqual(1)
+
+    const tooOften = await ctl(['connectors', 'create', '--name', 'too often', '--url', inject('registryHostPort'), '--health-check', '10'])
+    expect(tooOften.code).toBe(2)
+    expect(tooOften.stderr).toMatch(/^error: INVALID_INPUT: body\/healthCheck\/intervalSeconds must be >= 30/)
+    await ctl(['connectors', 'rm', 'watched'])
+  })
+
   it('exits 2 on usage errors: bad arguments, unknown names, no key or a wrong one', async () => {
     const cases: [string[], RegExp, Record<string, string>?][] = [
       [['connectors', 'frobnicate'], /unknown command 'frobnicate'/],

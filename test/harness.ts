@@ -33,6 +33,9 @@ export function managerConfig(redisUrl: string, over: Partial<ManagerConfig> = {
     heartbeatIntervalMs: 500,
     unreachableMarkMs: 60_000,
     workerConcurrency: 200,
+    alertWebhookUrl: '',
+    alertWebhookSecret: '',
+    watchIntervalMs: 10_000,
     ...over,
   }
 }
@@ -228,9 +231,12 @@ export async function spawnManager(config: ManagerConfig, o: { script?: string; 
     MANAGER_QUEUE_PREFIX: config.queuePrefix,
     MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
     MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
+    MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
+    ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',
   }, o)
-  await proc.waitForLine(/manager listening/)
+  // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
+  await proc.waitForLine(/manager listening/, 30_000)
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
 }
 

@@ -4,10 +4,12 @@ import type { Connector } from '../../manager/src/connector-store.ts'
 import type { Secret } from '../../manager/src/secret-store.ts'
 import type { EligibilityAnswer, EligibleDelegate } from '../../manager/src/eligibility.ts'
 import type { TaskView } from '../../manager/src/tasks.ts'
+import type { ConnectorHealth } from '../../manager/src/health-store.ts'
 import { withCtx } from '../context.ts'
 import { usage } from '../errors.ts'
 import { pick, resolveConnector } from '../resolve.ts'
 import { table } from '../table.ts'
+import { healthText, profileLines } from '../profile-output.ts'
 import { outcomeLine, taskDuration, taskFailure } from '../task-output.ts'
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)]
@@ -20,6 +22,12 @@ export function credentials(c: Connector, secretName: Map<string, string>): stri
 
 export const timeoutOption = () => new Option('--timeout <ms>', 'give the task at most this long (the manager default is 60000)').argParser(positiveInt)
 
+function seconds(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a whole number of seconds is expected.')
+  return n
+}
+
 export function positiveInt(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number of milliseconds is expected.')
@@ -27,7 +35,7 @@ export function positiveInt(value: string): number {
 }
 
 export function connectorsCommand(): Command {
-  const cmd = new Command('connectors').description('Docker registry connectors: list, create, validate, delete')
+  const cmd = new Command('connectors').description('Docker registry connectors: list, create, validate, health, delete')
 
   cmd
     .command('ls')
@@ -59,8 +67,9 @@ export function connectorsCommand(): Command {
     .option('--password-ref <ref>', 'password resolved by the delegate: env:NAME or file:/path')
     .option('--selector <selectors>', 'delegate selector; repeat or separate with commas', collect)
     .option('--project <project>', 'project (limits which secrets it may use)')
+    .addOption(new Option('--health-check <seconds>', 'validate it on this schedule (at least 30); failures raise alerts').argParser(seconds))
     .action(
-      withCtx(async (ctx, o: { name: string; url: string; username?: string; passwordSecret?: string; passwordRef?: string; selector?: string[]; project?: string }) => {
+      withCtx(async (ctx, o: { name: string; url: string; username?: string; passwordSecret?: string; passwordRef?: string; selector?: string[]; project?: string; healthCheck?: number }) => {
         if (o.passwordSecret && o.passwordRef) throw usage('INVALID_INPUT', 'give --password-secret or --password-ref, not both')
         const body: Record<string, unknown> = { name: o.name, type: 'docker-registry', url: o.url }
         if (o.username) body.username = o.username
@@ -71,6 +80,7 @@ export function connectorsCommand(): Command {
         if (o.passwordRef) body.passwordRef = o.passwordRef
         if (o.selector?.length) body.delegateSelectors = o.selector
         if (o.project) body.project = o.project
+        if (o.healthCheck !== undefined) body.healthCheck = { intervalSeconds: o.healthCheck }
         const created = await ctx.client.call<Connector>('POST', '/connectors', body)
         if (ctx.json) return ctx.outJson(created)
         ctx.out(`created connector ${created.name} (${created.id})`)
@@ -82,14 +92,30 @@ export function connectorsCommand(): Command {
     .description('check that a delegate can reach the registry and log in; exits 1 when it cannot')
     .argument('<connector>', 'connector id or name')
     .addOption(timeoutOption())
+    .option('-v, --verbose', "also print the registry's profile: auth, catalog, paging, rate limits, TLS")
     .action(
-      withCtx(async (ctx, ref: string, o: { timeout?: number }) => {
+      withCtx(async (ctx, ref: string, o: { timeout?: number; verbose?: boolean }) => {
         const c = await resolveConnector(ctx.client, ref)
         const q = o.timeout ? `?timeoutMs=${o.timeout}` : ''
         const task = await ctx.client.call<TaskView>('POST', `/connectors/${encodeURIComponent(c.id)}/validate${q}`, undefined, o.timeout ?? 60_000)
         if (ctx.json) ctx.outJson(task)
         if (task.status !== 'succeeded') throw taskFailure(task)
-        if (!ctx.json) ctx.out(`${c.name}: ${outcomeLine(task)} (delegate ${task.delegate?.name ?? '?'}, ${taskDuration(task)}, task ${task.id})`)
+        if (ctx.json) return
+        ctx.out(`${c.name}: ${outcomeLine(task)} (delegate ${task.delegate?.name ?? '?'}, ${taskDuration(task)}, task ${task.id})`)
+        if (o.verbose && task.result?.type === 'validate-connector') ctx.out(profileLines(task.result).join('\n'))
+      }),
+    )
+
+  cmd
+    .command('health')
+    .description('the health of a connector: its state and its last checks, newest first')
+    .argument('<connector>', 'connector id or name')
+    .action(
+      withCtx(async (ctx, ref: string) => {
+        const c = await resolveConnector(ctx.client, ref)
+        const health = await ctx.client.call<ConnectorHealth & { nextCheckAt?: string }>('GET', `/connectors/${encodeURIComponent(c.id)}/health`)
+        if (ctx.json) return ctx.outJson(health)
+        ctx.out(healthText(c, health))
       }),
     )
 

@@ -4,7 +4,9 @@
  * x5c chain the registry trusts), and TLS with a CA made for the test. Each block starts its own
  * registry, so nothing here depends on the shared global setup.
  */
+import { X509Certificate } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ValidateResult } from '../../protocol/src/messages.ts'
 import { freePort, startRegistry, type Started } from '../../test/containers.ts'
 import { seedRepository } from '../../test/seed-registry.ts'
 import { makePki, type Pki } from './registry-pki.ts'
@@ -34,11 +36,23 @@ describe('anonymous distribution', () => {
   })
 
   it('validation reports the API version and no auth', async () => {
-    expect(await run(tc.client, validate(reg.hostPort))).toEqual({
+    expect(await run(tc.client, validate(reg.hostPort))).toMatchObject({
       type: 'validate-connector',
       url,
       apiVersion: 'registry/2.0',
       authScheme: 'none',
+    })
+  })
+
+  it('profiles the registry: anonymous, catalog paged by Link only without n (n=1000 and n=100 refused)', async () => {
+    const r = (await run(tc.client, validate(reg.hostPort))) as ValidateResult
+    expect(r.profile).toEqual({
+      apiVersion: 'registry/2.0',
+      auth: { scheme: 'none', realmHost: null, service: null, anonymousPull: true },
+      catalog: 'supported',
+      pagination: { mode: 'link', largestPageSize: null, steppedDown: true },
+      rateLimit: null,
+      tls: null,
     })
   })
 
@@ -104,6 +118,7 @@ describe('htpasswd (Basic) distribution', () => {
     })
     url = `http://${reg.hostPort}`
     await seedRepository(url, 'private/app', ['2', '10', '1'], alice)
+    await seedRepository(url, 'private/other', ['1'], alice)
     tc = makeClient()
   })
   afterAll(async () => {
@@ -114,6 +129,18 @@ describe('htpasswd (Basic) distribution', () => {
   it('valid credentials validate with the basic scheme', async () => {
     expect(await run(tc.client, validate(url, alice))).toMatchObject({ authScheme: 'basic', apiVersion: 'registry/2.0' })
     expect(await run(tc.client, validate(url, { username: 'bob', password: 'bob-secret-2' }))).toMatchObject({ authScheme: 'basic' })
+  })
+
+  it('profiles the registry: Basic auth, no anonymous pulls, a catalog that takes n=1000 and links pages', async () => {
+    const r = (await run(tc.client, validate(url, alice))) as ValidateResult
+    expect(r.profile).toEqual({
+      apiVersion: 'registry/2.0',
+      auth: { scheme: 'basic', realmHost: null, service: null, anonymousPull: false },
+      catalog: 'supported',
+      pagination: { mode: 'link', largestPageSize: 1000, steppedDown: false },
+      rateLimit: null,
+      tls: null,
+    })
   })
 
   it('no credentials is AUTH_REQUIRED', async () => {
@@ -131,7 +158,7 @@ describe('htpasswd (Basic) distribution', () => {
   it('lists tags and images with credentials, also when they come in the URL', async () => {
     expect(await run(tc.client, tags(url, 'private/app', alice))).toMatchObject({ tags: ['1', '10', '2'] })
     const withUserinfo = `http://alice:alice-secret-1@${reg.hostPort}/`
-    expect(await run(tc.client, images(withUserinfo))).toMatchObject({ images: ['private/app'] })
+    expect(await run(tc.client, images(withUserinfo))).toMatchObject({ images: ['private/app', 'private/other'] })
     expect(await run(tc.client, validate(withUserinfo))).toMatchObject({ url, authScheme: 'basic' })
   })
 })
@@ -182,6 +209,23 @@ describe('token-auth distribution', () => {
   it('validates anonymously and with credentials through the token flow', async () => {
     expect(await run(tc.client, validate(url))).toMatchObject({ authScheme: 'bearer', apiVersion: 'registry/2.0' })
     expect(await run(tc.client, validate(url, alice))).toMatchObject({ authScheme: 'bearer' })
+  })
+
+  it('profiles the registry: the token realm and service, anonymous pulls, the catalog as each user sees it', async () => {
+    const realmHost = new URL(tokens.realm).host
+    const withAlice = (await run(tc.client, validate(url, alice))) as ValidateResult
+    expect(withAlice.profile).toEqual({
+      apiVersion: 'registry/2.0',
+      auth: { scheme: 'bearer', realmHost, service: TOKEN_SERVICE, anonymousPull: true },
+      catalog: 'supported',
+      pagination: { mode: 'link', largestPageSize: 1000, steppedDown: false },
+      rateLimit: null,
+      tls: null,
+    })
+    const withBob = (await run(tc.client, validate(url, bob))) as ValidateResult
+    expect(withBob.profile).toMatchObject({ auth: { scheme: 'bearer', realmHost, anonymousPull: true }, catalog: 'forbidden', pagination: null })
+    const anonymous = (await run(tc.client, validate(url))) as ValidateResult
+    expect(anonymous.profile).toMatchObject({ auth: { anonymousPull: true }, catalog: 'forbidden' })
   })
 
   it('a wrong password is INVALID_CREDENTIALS (the token endpoint says 401)', async () => {
@@ -247,8 +291,36 @@ describe('TLS distribution', () => {
   it('trusts the registry with its CA in REGISTRY_CA_FILE', async () => {
     const tc = makeClient({ caFile: pki.caFile })
     try {
-      expect(await run(tc.client, validate(url))).toEqual({ type: 'validate-connector', url, apiVersion: 'registry/2.0', authScheme: 'none' })
+      expect(await run(tc.client, validate(url))).toMatchObject({ type: 'validate-connector', url, apiVersion: 'registry/2.0', authScheme: 'none' })
       expect(await run(tc.client, tags(url, 'secure/app'))).toMatchObject({ tags: ['a', 'b'] })
+    } finally {
+      await tc.client.close()
+    }
+  })
+
+  it('profiles the certificate: protocol, issuer, subject and the days until it expires', async () => {
+    const tc = makeClient({ caFile: pki.caFile })
+    try {
+      const r = (await run(tc.client, validate(url))) as ValidateResult
+      const notAfter = new X509Certificate(pki.serverCertPem).validToDate
+      expect(r.profile?.tls).toEqual({
+        protocol: 'TLSv1.3',
+        issuer: 'CN=registry-delegates test CA',
+        subject: 'CN=127.0.0.1',
+        notAfter: notAfter.toISOString(),
+        daysUntilExpiry: Math.floor((notAfter.getTime() - Date.now()) / 86_400_000),
+      })
+      expect(r.profile?.tls?.daysUntilExpiry).toBe(1) // the test CA signs for two days
+    } finally {
+      await tc.client.close()
+    }
+  })
+
+  it('a delegate behind a proxy leaves the certificate out rather than go around the proxy', async () => {
+    const tc = makeClient({ caFile: pki.caFile, proxy: { httpsProxy: `http://127.0.0.1:${await freePort()}`, noProxy: '127.0.0.1' } })
+    try {
+      const r = (await run(tc.client, validate(url))) as ValidateResult
+      expect(r.profile).toMatchObject({ catalog: 'supported', tls: null })
     } finally {
       await tc.client.close()
     }

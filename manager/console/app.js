@@ -3,6 +3,7 @@
 import { api, session } from './api.js'
 import { errorBox, field, h, replace } from './dom.js'
 import { accessPage } from './pages/access.js'
+import { activityPage } from './pages/activity.js'
 import { connectorPage, connectorsPage } from './pages/connectors.js'
 import { delegatesPage } from './pages/delegates.js'
 import { taskPage, tasksPage } from './pages/tasks.js'
@@ -15,6 +16,7 @@ const routes = {
   connectors: (params) => (params[0] ? connectorPage : connectorsPage),
   delegates: () => delegatesPage,
   tasks: (params) => (params[0] ? taskPage : tasksPage),
+  activity: () => activityPage,
   access: () => accessPage,
 }
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { ConnectorStore } from './connector-store.ts'
 import type { DelegateView } from './delegate-directory.ts'
 import type { EligibilityAnswer, EligibilityQuery } from './eligibility.ts'
+import type { Monitoring } from './monitoring.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { Tasks } from './tasks.ts'
 import type { TokenStore } from './token-store.ts'
@@ -15,6 +16,8 @@ export interface AppContext {
   tasks: Tasks
   /** every delegate any replica has seen (GET /api/v1/delegates) */
   delegates: () => Promise<DelegateView[]>
+  /** connector health, alerts and the console's activity (SPEC §8) */
+  monitoring: Monitoring
   /** disconnects the delegates of a revoked token on this replica at once */
   revokeToken: (tokenId: string) => void
   /** who could run a task now, and why not (POST /api/v1/delegates/eligible); `probe`: ask them to reach the registry */

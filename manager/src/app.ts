@@ -10,6 +10,7 @@ import { ApiError } from './api-error.ts'
 import type { AppContext } from './app-context.ts'
 import { connectorRoutes } from './routes/connectors.ts'
 import { delegateRoutes } from './routes/delegates.ts'
+import { monitoringRoutes } from './routes/monitoring.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { secretRoutes } from './routes/secrets.ts'
 import { taskRoutes } from './routes/tasks.ts'
@@ -144,6 +145,7 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
       secretRoutes(api, ctx)
       taskRoutes(api, ctx)
       delegateRoutes(api, ctx)
+      monitoringRoutes(api, ctx)
     },
     { prefix: '/api/v1' },
   )

@@ -34,6 +34,27 @@ convict.addFormat({
   },
 })
 
+convict.addFormat({
+  name: 'optional-http-url',
+  validate(value: unknown) {
+    if (value === '') return
+    let url: URL | undefined
+    try {
+      url = new URL(String(value))
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL')
+  },
+})
+convict.addFormat({
+  name: 'interval-ms',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 500) throw new Error('must be a whole number of milliseconds, at least 500')
+  },
+  coerce: (value: unknown) => Number(value),
+})
+
 const schema = {
   host: { doc: 'Address the HTTP server binds', format: String, default: '0.0.0.0', env: 'MANAGER_HOST' },
   port: { doc: 'HTTP port (REST, console, delegate WebSocket)', format: 'port', default: 8080, env: 'MANAGER_PORT' },
@@ -90,6 +111,26 @@ const schema = {
     default: 10_000,
     env: 'MANAGER_WORKER_CONCURRENCY',
   },
+  alertWebhookUrl: {
+    doc: 'Where alert events are POSTed as JSON (off when empty); may hold a token, so it is never logged',
+    format: 'optional-http-url',
+    default: '',
+    env: 'MANAGER_ALERT_WEBHOOK_URL',
+    sensitive: true,
+  },
+  alertWebhookSecret: {
+    doc: 'HMAC-SHA256 key: each alert carries the signature of its body (X-RD-Signature)',
+    format: String,
+    default: '',
+    env: 'MANAGER_ALERT_WEBHOOK_SECRET',
+    sensitive: true,
+  },
+  watchIntervalMs: {
+    doc: 'How often one replica checks selector sets, samples delegate load and forwards stranded alerts',
+    format: 'interval-ms',
+    default: 10_000,
+    env: 'MANAGER_WATCH_INTERVAL_MS',
+  },
 }
 
 export type ManagerConfig = Readonly<{
@@ -105,6 +146,9 @@ export type ManagerConfig = Readonly<{
   heartbeatIntervalMs: number
   unreachableMarkMs: number
   workerConcurrency: number
+  alertWebhookUrl: string
+  alertWebhookSecret: string
+  watchIntervalMs: number
 }>
 
 /**
@@ -112,7 +156,11 @@ export type ManagerConfig = Readonly<{
  * whose message is one line per wrong setting, naming its environment variable.
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
-  return Object.freeze(loadValidated(convict(schema, { env, args: [] }), schema, argv))
+  const config = loadValidated(convict(schema, { env, args: [] }), schema, argv)
+  if (config.alertWebhookSecret !== '' && config.alertWebhookUrl === '') {
+    throw new Error('MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not: set the webhook to send alerts to, or drop the secret')
+  }
+  return Object.freeze(config)
 }
 
 /** Every environment variable this process reads (the README's configuration table lists them). */

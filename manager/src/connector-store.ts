@@ -13,6 +13,12 @@ export interface ConnectorInput {
   passwordRef?: string | undefined
   delegateSelectors?: string[] | undefined
   project?: string | undefined
+  healthCheck?: HealthCheckSettings | undefined
+}
+
+/** Validate the connector every `intervalSeconds` (at least 30). */
+export interface HealthCheckSettings {
+  intervalSeconds: number
 }
 
 export interface Connector {
@@ -25,6 +31,7 @@ export interface Connector {
   passwordRef: string | null
   delegateSelectors: string[]
   project: string | null
+  healthCheck: HealthCheckSettings | null
   createdAt: string
   updatedAt: string
 }
@@ -60,12 +67,12 @@ export class ConnectorStore {
   async get(id: string): Promise<Connector> {
     const raw = await this.#redis.hget(this.#keys.connectors, id)
     if (raw === null) throw notFound('connector', id)
-    return JSON.parse(raw) as Connector
+    return parse(raw)
   }
 
   async list(): Promise<Connector[]> {
     const all = await this.#redis.hvals(this.#keys.connectors)
-    return all.map((raw) => JSON.parse(raw) as Connector).sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    return all.map(parse).sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   }
 
   async delete(id: string): Promise<void> {
@@ -93,6 +100,11 @@ if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 then return 'n
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 'ok'`
 
+/** Records written before a field existed read with its default. */
+function parse(raw: string): Connector {
+  return { healthCheck: null, ...(JSON.parse(raw) as Partial<Connector>) } as Connector
+}
+
 function build(id: string, input: ConnectorInput, createdAt: string, updatedAt: string): Connector {
   return {
     id,
@@ -104,6 +116,7 @@ function build(id: string, input: ConnectorInput, createdAt: string, updatedAt: 
     passwordRef: input.passwordRef ?? null,
     delegateSelectors: normalizeSelectors(input.delegateSelectors),
     project: input.project ?? null,
+    healthCheck: input.healthCheck ? { intervalSeconds: input.healthCheck.intervalSeconds } : null,
     createdAt,
     updatedAt,
   }

@@ -11,6 +11,7 @@ import { Dispatcher, hasFreeSlot } from './dispatcher.ts'
 import { RedisHistory } from './history.ts'
 import { previewEligibility } from './eligibility.ts'
 import { createMetrics } from './metrics.ts'
+import { Monitoring } from './monitoring.ts'
 import { TaskPreparer } from './prepare-task.ts'
 import { Prober } from './prober.ts'
 import { redisKeys } from './redis-keys.ts'
@@ -91,7 +92,10 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     park: (taskId, selectors) => waiting.park(taskId, selectors, Date.now()),
     refresh: (connectorId) => preparer.invalidate(connectorId),
     announceDone: (taskId) => bus.taskDone(taskId),
-    onOutcome: (data, outcome) => metrics.onOutcome(data, outcome),
+    onOutcome: (data, outcome) => {
+      metrics.onOutcome(data, outcome)
+      monitoring.onOutcome(data, outcome)
+    },
   })
   const waiting: WaitingRoom = new WaitingRoom({
     redis,
@@ -109,6 +113,21 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     replica: replicaId,
     version: VERSION,
   })
+  const delegates = () => directory.list(dispatcher.localDelegates())
+  const monitoring = new Monitoring({
+    connection,
+    redis,
+    keys,
+    prefix: config.queuePrefix,
+    log,
+    connectors,
+    delegates,
+    metrics: metrics.registry,
+    createTask: (request, selectors) => tasks.create(request, selectors),
+    webhookUrl: config.alertWebhookUrl,
+    webhookSecret: config.alertWebhookSecret,
+    watchIntervalMs: config.watchIntervalMs,
+  })
 
   let gateway: DelegateGateway | null = null
   const app = buildApp({
@@ -120,9 +139,9 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
       secrets,
       tokens,
       tasks,
-      delegates: () => directory.list(dispatcher.localDelegates()),
-      eligibility: (query, probe) =>
-        previewEligibility({ dispatcher, history, prober: probe ? prober : null, delegates: () => directory.list(dispatcher.localDelegates()) }, query),
+      delegates,
+      monitoring,
+      eligibility: (query, probe) => previewEligibility({ dispatcher, history, prober: probe ? prober : null, delegates }, query),
       revokeToken: (id) => gateway?.revokeToken(id),
       connectorChanged: (id) => (preparer.invalidate(id), bus.connectorChanged(id)),
     },
@@ -145,6 +164,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
   await bus.start()
   await waiting.start()
   await tasks.start()
+  await monitoring.start()
   const address = await app.listen({ host: config.host, port: config.port })
   log.info({ address, version: VERSION }, 'manager listening')
 
@@ -153,6 +173,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     (closing ??= (async () => {
       log.info('manager closing')
       await tasks.close(true)
+      await monitoring.close()
       dispatcher.close()
       waiting.close()
       await bus.close()

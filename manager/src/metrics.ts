@@ -40,6 +40,12 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     labelNames: ['type', 'outcome'] as const,
     registers: [registry],
   })
+  const errors = new Counter({
+    name: 'rd_task_errors_total',
+    help: 'Failed and expired tasks this replica ended, by type and error code (SPEC §5)',
+    labelNames: ['type', 'code'] as const,
+    registers: [registry],
+  })
   const duration = new Histogram({
     name: 'rd_task_duration_seconds',
     help: 'From task creation to its end, waiting for a delegate included',
@@ -123,6 +129,7 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     onOutcome(data, outcome, now = Date.now()) {
       const labels = { type: data.type, outcome: outcome.status }
       tasks.inc(labels)
+      if (outcome.status !== 'succeeded') errors.inc({ type: data.type, code: outcome.error.code })
       duration.observe(labels, Math.max(0, now - data.createdAt) / 1000)
     },
     onDecodeFailure() {

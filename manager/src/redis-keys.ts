@@ -24,6 +24,13 @@ export function redisKeys(prefix: string) {
     replicaChannel: (replicaId: string) => `${prefix}:replica:${replicaId}`,
     fleetChannel: `${prefix}:fleet`,
     doneChannel: `${prefix}:task-done`,
+    healthChecks: (connectorId: string) => `${prefix}:health:${connectorId}`,
+    healthState: `${prefix}:health-state`,
+    healthSeen: (taskId: string) => `${prefix}:health-seen:${taskId}`,
+    selectorLevels: `${prefix}:selector-levels`,
+    alertOutbox: `${prefix}:alert-outbox`,
+    taskStats: (minute: number) => `${prefix}:stats:tasks:${minute}`,
+    delegateStats: (minute: number) => `${prefix}:stats:delegates:${minute}`,
   } as const
 }
 export type RedisKeys = ReturnType<typeof redisKeys>

@@ -8,6 +8,14 @@ const selector = { type: 'string', minLength: 1, maxLength: 253, pattern: '\\S' 
 const selectors = { type: 'array', items: selector, maxItems: 64 } as const
 const project = { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' } as const
 
+/** A connector validated on a schedule (SPEC §8); absent: no schedule. */
+const healthCheck = {
+  type: 'object',
+  required: ['intervalSeconds'],
+  additionalProperties: false,
+  properties: { intervalSeconds: { type: 'integer', minimum: 30, maximum: 86_400 } },
+} as const
+
 export const idParams = {
   type: 'object',
   required: ['id'],
@@ -28,6 +36,7 @@ export const connectorBody = {
     passwordRef: { type: 'string', minLength: 5, maxLength: 1024, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
     delegateSelectors: selectors,
     project,
+    healthCheck,
   },
 } as const
 
@@ -103,6 +112,20 @@ export const runQuery = {
   type: 'object',
   additionalProperties: false,
   properties: { timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 } },
+} as const
+
+const minutes = { type: 'integer', minimum: 5, maximum: 120, default: 60 } as const
+
+export const statsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { minutes },
+} as const
+
+export const delegateStatsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { minutes, limit: { type: 'integer', minimum: 1, maximum: 200, default: 24 } },
 } as const
 
 /** Every error answer (documentation only; see app.ts). */

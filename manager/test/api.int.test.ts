@@ -464,6 +464,9 @@ describe('OpenAPI', () => {
         'POST /api/v1/connectors/{id}/validate',
         'GET /api/v1/connectors/{id}/images',
         'GET /api/v1/connectors/{id}/tags',
+        'GET /api/v1/connectors/{id}/health',
+        'GET /api/v1/stats/tasks',
+        'GET /api/v1/stats/delegates',
         'POST /api/v1/tasks',
         'GET /api/v1/tasks/{id}',
         'GET /api/v1/tasks',
@@ -471,6 +474,7 @@ describe('OpenAPI', () => {
         'GET /api/v1/delegate-tokens',
         'DELETE /api/v1/delegate-tokens/{id}',
         'GET /api/v1/delegates',
+        'POST /api/v1/delegates/eligible',
         'GET /api/v1/delegates/stream',
       ].sort(),
     )

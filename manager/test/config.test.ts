@@ -37,6 +37,32 @@ describe('manager configuration', () => {
   })
 })
 
+describe('alert settings', () => {
+  const base = { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key }
+
+  it('are off by default, and the webhook takes an http(s) URL and a secret', () => {
+    expect(loadManagerConfig([], base)).toMatchObject({ alertWebhookUrl: '', alertWebhookSecret: '', watchIntervalMs: 10_000 })
+    const c = loadManagerConfig([], { ...base, MANAGER_ALERT_WEBHOOK_URL: 'https://hooks.example.com/rd?token=abc', MANAGER_ALERT_WEBHOOK_SECRET: 'shh' })
+    expect(c).toMatchObject({ alertWebhookUrl: 'https://hooks.example.com/rd?token=abc', alertWebhookSecret: 'shh' })
+  })
+
+  it('refuse a webhook URL that is not http(s) without echoing it, and a watch interval under 500 ms', () => {
+    let message = ''
+    try {
+      loadManagerConfig([], { ...base, MANAGER_ALERT_WEBHOOK_URL: 'ftp://hooks.example.com/secret-path', MANAGER_WATCH_INTERVAL_MS: '10' })
+    } catch (e) {
+      message = (e as Error).message
+    }
+    expect(message).toMatch(/^MANAGER_ALERT_WEBHOOK_URL must be an http:\/\/ or https:\/\/ URL/m)
+    expect(message).toMatch(/^MANAGER_WATCH_INTERVAL_MS /m)
+    expect(message).not.toContain('secret-path')
+  })
+
+  it('refuse a secret without a webhook to sign for', () => {
+    expect(() => loadManagerConfig([], { ...base, MANAGER_ALERT_WEBHOOK_SECRET: 'shh' })).toThrow(/MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not/)
+  })
+})
+
 describe('REDIS_URL', () => {
   it.each([
     ['redis://127.0.0.1:6390/2', { url: 'redis://127.0.0.1:6390/2' }],

@@ -11,7 +11,10 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Delegate } from '../../delegate/src/delegate.ts'
-import { root, startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
+import { RegistryClient } from '../../delegate/src/registry/client.ts'
+import { makePki, type Pki } from '../../delegate/test/registry-pki.ts'
+import { freePort, startRegistry, type Started } from '../../test/containers.ts'
+import { root, startTestDelegate, startTestManager, testLog, type TestManager } from '../../test/harness.ts'
 import { seedRepository } from '../../test/seed-registry.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -25,14 +28,23 @@ describe('web console', () => {
   const delegates: Delegate[] = []
   const repo = `console-${randomUUID().slice(0, 8)}/app`
   const tags = Array.from({ length: 120 }, (_, i) => `1.${Math.floor(i / 10)}.${i % 10}`)
+  let pki: Pki
+  let tlsRegistry: Started
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`Chromium is missing at ${CHROMIUM}: the console tests drive a real browser. Install it with "apt-get install -y chromium" (or set CHROMIUM_PATH).`)
     }
-    m = await startTestManager(inject('redisUrl'))
+    pki = makePki()
+    tlsRegistry = await startRegistry({
+      env: { REGISTRY_HTTP_TLS_CERTIFICATE: '/etc/docker/registry/server.pem', REGISTRY_HTTP_TLS_KEY: '/etc/docker/registry/server.key' },
+      files: { '/etc/docker/registry/server.pem': pki.serverCertPem, '/etc/docker/registry/server.key': pki.serverKeyPem },
+    })
+    m = await startTestManager(inject('redisUrl'), { watchIntervalMs: 1_000 })
     const token = await m.api.token('console-test')
-    delegates.push(await startTestDelegate(m.url, token, { name: 'eu-west-1', tags: ['eu', 'docker'], capacity: 4 }))
+    // trusts the TLS registry's test CA (REGISTRY_CA_FILE)
+    const runner = new RegistryClient({ log: testLog(), caFile: pki.caFile })
+    delegates.push(await startTestDelegate(m.url, token, { name: 'eu-west-1', tags: ['eu', 'docker'], capacity: 4, runner }))
     await seedRepository(`http://${inject('registryHostPort')}`, repo, tags)
     await mkdir(SHOTS, { recursive: true })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
@@ -48,11 +60,20 @@ describe('web console', () => {
     await browser?.close()
     await Promise.all(delegates.map((d) => d.close()))
     await m?.close()
+    await tlsRegistry?.container.stop()
+    pki?.cleanup()
   })
 
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
+  const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage })
+  /** With UPDATE_DOCS_SCREENSHOT=1 the README's pictures are refreshed from this run. */
+  const toDocs = async (name: string, docsName: string) => {
+    if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await copyFile(join(SHOTS, `${name}.png`), join(root, 'docs', docsName))
+  }
+  /** Opens a page; the same hash again renders it afresh (a hash change alone would not). */
   const go = async (hash: string) => {
-    await page.goto(`${m.url}/${hash}`)
+    const url = `${m.url}/${hash}`
+    if (page.url() === url) await page.reload()
+    else await page.goto(url)
   }
 
   it('serves the console without the API key, its own files only, under a strict content security policy', async () => {
@@ -93,7 +114,8 @@ describe('web console', () => {
     const row = page.locator('tbody.connector[data-name="local registry"]')
     await row.waitFor()
     await row.locator('[data-action=validate]').click()
-    const result = row.locator('.validation [data-status]')
+    // the outcome, not the progress badge shown while the task waits or runs
+    const result = row.locator('.validation > [data-status]')
     await result.waitFor()
     expect(await result.getAttribute('data-status')).toBe('succeeded')
     expect(await result.textContent()).toContain('eu-west-1')
@@ -108,6 +130,26 @@ describe('web console', () => {
     expect(shown).toEqual(tags.filter((t) => t.includes('1.11.')).sort())
     await shot('connector-browse')
     if (process.env.UPDATE_DOCS_SCREENSHOT === '1') await copyFile(join(SHOTS, 'connector-browse.png'), join(root, 'docs', 'console.png'))
+  })
+
+  it('previews, while the connector form is typed, which delegates could run its tasks and why not, and probes them', async () => {
+    await go('#/connectors')
+    await page.click('#new-connector')
+    await page.fill('#connector-form input[name=url]', inject('registryHostPort'))
+    await page.fill('#connector-form input[name=delegateSelectors]', 'docker, mars')
+    const row = page.locator('#eligibility-preview tr[data-delegate="eu-west-1"]')
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"][data-eligible="false"]').waitFor()
+    expect(await row.textContent()).toContain('lacks mars')
+    expect(await page.locator('#eligibility-preview .pick').textContent()).toMatch(/Nobody would take a task now: no connected delegate has selectors \[docker, mars\]/)
+    await page.fill('#connector-form input[name=delegateSelectors]', 'docker')
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"][data-eligible="true"]').waitFor()
+    expect(await page.locator('#eligibility-preview .pick').textContent()).toMatch(/A task would go to eu-west-1/)
+    await page.click('#eligibility-preview button', { timeout: 5_000 })
+    await page.locator('#eligibility-preview tr[data-delegate="eu-west-1"] .badge.ok', { hasText: /\d+ ms/ }).waitFor()
+    await page.locator('#eligibility-preview').scrollIntoViewIfNeeded()
+    await shot('connector-eligibility')
+    await toDocs('connector-eligibility', 'console-eligibility.png')
+    await page.click('#connector-form .buttons button:has-text("Cancel")', { timeout: 5_000 })
   })
 
   it('shows a failed validation with its error code and hint in place', async () => {
@@ -219,6 +261,68 @@ describe('web console', () => {
     await row.waitFor({ state: 'detached' })
     const left = await m.api.ok<{ tokens: { name: string }[] }>('GET', '/api/v1/delegate-tokens')
     expect(left.tokens.map((t) => t.name)).not.toContain('eu-west')
+  })
+
+  it("shows a connector's health as a timeline of its checks and its registry's profile", async () => {
+    const c = await m.api.ok<{ id: string }>('POST', '/api/v1/connectors', {
+      name: 'secure registry',
+      type: 'docker-registry',
+      url: `https://127.0.0.1:${await freePort()}`,
+      delegateSelectors: ['docker'],
+      healthCheck: { intervalSeconds: 3600 },
+    })
+    // the scheduled check fails at once; two validations by hand fail too
+    for (let i = 0; i < 2; i++) await m.api.ok('POST', `/api/v1/connectors/${c.id}/validate`)
+    await go(`#/connectors/${c.id}`)
+    const card = page.locator('section.health')
+    await card.locator('.badge[data-state=failing]').waitFor()
+    await card.locator('rect.check.failed >> nth=2').waitFor({ state: 'attached' })
+    expect(await card.locator('.error-box').getAttribute('data-code')).toBe('DELEGATE_CANNOT_REACH_REGISTRY')
+    expect(await page.locator('section.profile').getAttribute('data-empty')).toBe('true')
+
+    // fix the URL and the interval in the form, then validate by hand
+    await page.locator('button', { hasText: 'Edit' }).click()
+    await page.fill('#connector-form input[name=url]', `https://${tlsRegistry.hostPort}`)
+    expect(await page.isChecked('#connector-form input[name=healthCheck]')).toBe(true)
+    await page.fill('#connector-form input[name=intervalSeconds]', '60')
+    await page.click('#connector-form button[type=submit]')
+    await page.locator('dl.facts dd', { hasText: 'every 60 s' }).waitFor()
+    expect((await m.api.ok('GET', `/api/v1/connectors/${c.id}`)).healthCheck).toEqual({ intervalSeconds: 60 })
+    for (let i = 0; i < 2; i++) {
+      await page.click('[data-action=validate]')
+      await page.locator('.validation [data-status=succeeded]').waitFor()
+    }
+    await card.locator('.badge[data-state=healthy]').waitFor()
+    await card.locator('rect.check.succeeded >> nth=2').waitFor({ state: 'attached' })
+    expect(await card.locator('rect.check.failed').count()).toBe(3)
+    const profile = page.locator('section.profile')
+    await profile.locator('dd[data-fact=TLS]', { hasText: 'TLSv1.3' }).waitFor()
+    expect(await profile.locator('dd[data-fact=TLS]').textContent()).toMatch(/registry-delegates test CA.*in 1 day/)
+    expect(await profile.locator('dd[data-fact=TLS] .warn-text').count()).toBe(1)
+    expect(await profile.locator('dd[data-fact=Catalog]').textContent()).toBe('supported')
+    expect(await profile.locator('dd[data-fact="Anonymous pulls"]').textContent()).toBe('allowed')
+    await page.locator('section.health').scrollIntoViewIfNeeded()
+    await shot('connector-health')
+    await toDocs('connector-health', 'console-connector-health.png')
+  })
+
+  it('draws tasks per minute, duration percentiles and each delegate’s load over the last hour', async () => {
+    await go('#/activity')
+    await page.locator('.tasks-chart rect.bar >> nth=0').waitFor({ state: 'attached' })
+    await page.locator('.percentiles-chart g.line.p50 path').waitFor({ state: 'attached' })
+    expect(await page.locator('.tasks-chart figcaption').textContent()).toMatch(/^\d+ tasks ended in the last hour$/)
+    const rows = await page.locator('table.window tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-series')))
+    expect(rows).toEqual(expect.arrayContaining(['validate-connector|succeeded', 'validate-connector|failed']))
+    await page.locator('.delegate-chart[data-name="eu-west-1"] g.line.load-avg path').waitFor({ state: 'attached' })
+    expect(await page.locator('.delegate-chart[data-name="eu-west-1"] h3').textContent()).toContain('capacity 4')
+    // choosing a type redraws the bars with that type only
+    const all = await page.locator('.tasks-chart rect.bar').count()
+    await page.selectOption('.tasks-per-minute select[name=type]', 'list-tags')
+    await page.locator('.tasks-chart figcaption', { hasText: '(list-tags)' }).waitFor()
+    expect(await page.locator('.tasks-chart rect.bar').count()).toBeLessThanOrEqual(all)
+    await page.selectOption('.tasks-per-minute select[name=type]', '')
+    await shot('activity', true)
+    await toDocs('activity', 'console-activity.png')
   })
 
   it('raised no script error on any page', () => {

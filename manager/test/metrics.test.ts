@@ -28,6 +28,10 @@ describe('metrics', () => {
     expect(text).toContain('rd_task_duration_seconds_sum{type="list-tags",outcome="succeeded"} 2')
     expect(text).toContain('rd_task_duration_seconds_bucket{le="2.5",type="list-tags",outcome="succeeded"} 1')
     expect(text).toContain('rd_task_duration_seconds_bucket{le="1",type="list-tags",outcome="succeeded"} 0')
+    // failures also by their code, for "registry errors by code"
+    expect(text).toContain('rd_task_errors_total{type="list-tags",code="NAME_UNKNOWN"} 1')
+    expect(text).toContain('rd_task_errors_total{type="validate-connector",code="EXPIRED"} 1')
+    expect(text).not.toMatch(/rd_task_errors_total\{[^}]*\} [^1]/)
   })
 
   it('reads queue depth and connected delegates on scrape', async () => {

@@ -11,6 +11,7 @@ import {
   type TaskType,
   type WireFailure,
 } from './messages.ts'
+import { decodeProfile } from './profile.ts'
 
 /** Frames above this size are refused before parsing (ws `maxPayload` uses the same number). */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024
@@ -109,7 +110,9 @@ function result(v: unknown): TaskResult {
       const scheme = o.authScheme
       if (scheme !== 'none' && scheme !== 'basic' && scheme !== 'bearer') fail('result.authScheme is invalid')
       const apiVersion = o.apiVersion === null ? null : str(o, 'apiVersion', 'result', 256)
-      return { type, url: str(o, 'url', 'result'), apiVersion, authScheme: scheme }
+      const validated: TaskResult = { type, url: str(o, 'url', 'result'), apiVersion, authScheme: scheme }
+      if (o.profile !== undefined) validated.profile = decodeProfile(o.profile)
+      return validated
     }
     case 'list-images':
       return { type, images: strArray(o, 'images', 'result', 10_000_000), truncated: bool(o, 'truncated', 'result') }

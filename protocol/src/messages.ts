@@ -18,6 +18,7 @@
  */
 
 import type { TaskErrorCode } from './error-codes.ts'
+import type { RegistryProfile } from './profile.ts'
 
 export const PROTOCOL_VERSION = 1
 
@@ -69,6 +70,8 @@ export interface ValidateResult {
   url: string
   apiVersion: string | null
   authScheme: 'none' | 'basic' | 'bearer'
+  /** What else the validation learned (SPEC §8); absent from older delegates. */
+  profile?: RegistryProfile
 }
 export interface ListImagesResult {
   type: 'list-images'

@@ -14,6 +14,7 @@ import { RegistryError } from './errors.ts'
 import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
+import { registryProfile } from './profile.ts'
 import { redactUrl } from './redact.ts'
 import { RegistrySession, type Credentials } from './session.ts'
 import { TokenCache } from './token-cache.ts'
@@ -45,6 +46,7 @@ export class RegistryClient {
   readonly #http: Http
   readonly #tokens = new TokenCache()
   readonly #limits: ListLimits
+  readonly #proxied: boolean
 
   constructor(opts: RegistryClientOptions) {
     this.#log = opts.log
@@ -56,6 +58,7 @@ export class RegistryClient {
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     })
     this.#limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts.limits ?? {}) }
+    this.#proxied = Boolean(opts.proxy?.httpProxy || opts.proxy?.httpsProxy)
   }
 
   async run(task: TaskSpec, signal: AbortSignal, opts: RunOptions = {}): Promise<TaskResult> {
@@ -113,6 +116,17 @@ export class RegistryClient {
       case 'validate-connector': {
         const apiVersion = await ping(session, registry, true)
         const result: ValidateResult = { type: 'validate-connector', url: registry.url, apiVersion, authScheme: session.scheme }
+        result.profile = await registryProfile({
+          http: this.#http,
+          log,
+          registry,
+          session,
+          anonymous: () => new RegistrySession({ http: this.#http, tokens: this.#tokens, log, registry, credentials: {}, signal, deadline: opts.deadline }),
+          apiVersion,
+          signal,
+          deadline: opts.deadline,
+          inspectTls: !this.#proxied,
+        })
         return result
       }
       case 'list-images': {

@@ -80,7 +80,8 @@ export function sortedUnique(entries: Iterable<string>): string[] {
   return [...new Set(entries)].sort(compareCodePoints)
 }
 
-function isPageSizeRefusal(status: number, body: Buffer): boolean {
+/** A page size the registry will not serve (the walk, and the profile, then ask for fewer). */
+export function isPageSizeRefusal(status: number, body: Buffer): boolean {
   if (status === 405 || status === 413 || status === 416) return true
   if (status !== 400) return false
   const code = firstRegistryCode(parseJson(body))

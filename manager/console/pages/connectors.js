@@ -1,7 +1,9 @@
 // Connectors: list, create/edit, validate (result in place), browse images and tags.
 import { api, runTask } from '../api.js'
 import { confirmButton, copyButton, errorBox, field, h, replace, statusBadge, taskDuration } from '../dom.js'
+import { eligibilityPreview } from '../eligibility-preview.js'
 import { filteredList } from '../virtual-list.js'
+import { healthCard, latestValidation, profileCard } from './connector-health.js'
 
 const REF_PATTERN = '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$'
 
@@ -107,8 +109,10 @@ async function validateInto(holder, connector, signal) {
   try {
     const task = await runTask({ type: 'validate-connector', connectorId: connector.id }, { signal, onUpdate: (t) => replace(holder, progress(t)) })
     replace(holder, validationResult(task))
+    return task
   } catch (err) {
     if (!signal.aborted) replace(holder, errorBox(err))
+    return null
   }
 }
 
@@ -151,9 +155,16 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
   const ref = h('input', { name: 'passwordRef', placeholder: 'env:REGISTRY_PASSWORD or file:/run/secrets/registry', pattern: REF_PATTERN, value: v.passwordRef ?? '' })
   const selectors = h('input', { name: 'delegateSelectors', placeholder: 'e.g. eu, docker (comma-separated)', value: (v.delegateSelectors ?? []).join(', ') })
   const project = h('input', { name: 'project', placeholder: 'empty: account level', value: v.project ?? '' })
+  const healthOn = h('input', { type: 'checkbox', name: 'healthCheck', checked: Boolean(v.healthCheck) })
+  const interval = h('input', { type: 'number', name: 'intervalSeconds', min: 30, max: 86400, step: 1, value: String(v.healthCheck?.intervalSeconds ?? 300) })
   const secretField = field('Password secret', secretSelect, h('span', {}, 'Stored encrypted in the manager. ', h('a', { href: '#/access' }, 'Create a secret')))
   const refField = field('Password reference', ref, 'Resolved by the delegate from its own environment or files; the password never reaches the manager.')
   const status = h('div.status')
+  const splitSelectors = () => selectors.value.split(',').map((s) => s.trim()).filter(Boolean)
+  const preview = eligibilityPreview(() => ({ url: url.value.trim(), selectors: splitSelectors() }))
+  url.addEventListener('input', () => preview.changed())
+  selectors.addEventListener('input', () => preview.changed())
+  preview.changed()
 
   const sync = () => {
     const m = radios.find((r) => r.checked)?.value
@@ -179,6 +190,12 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
       refField,
     ),
     h('div.grid', {}, field('Delegate selectors', selectors, 'Only delegates offering all of these run its tasks.'), field('Project', project, 'Limits which secrets it may use.')),
+    field(
+      'Health check',
+      h('span.inline-field', {}, h('label.inline', {}, healthOn, 'Validate every'), interval, 'seconds'),
+      'At least 30 s. Two failed checks in a row raise connector.failing on the alert webhook.',
+    ),
+    preview.panel,
     h('div.buttons', {}, h('button.primary', { type: 'submit' }, existing ? 'Save' : 'Create'), h('button', { type: 'button', onclick: onCancel }, 'Cancel')),
     status,
   )
@@ -189,9 +206,10 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
     if (username.value.trim()) body.username = username.value.trim()
     if (m === 'secret' && secretSelect.value) body.passwordSecretId = secretSelect.value
     if (m === 'ref' && ref.value.trim()) body.passwordRef = ref.value.trim()
-    const sel = selectors.value.split(',').map((s) => s.trim()).filter(Boolean)
+    const sel = splitSelectors()
     if (sel.length) body.delegateSelectors = sel
     if (project.value.trim()) body.project = project.value.trim()
+    if (healthOn.checked) body.healthCheck = { intervalSeconds: Number(interval.value) }
     replace(status, 'Saving…')
     try {
       const saved = existing ? await api('PUT', `/connectors/${encodeURIComponent(existing.id)}`, body) : await api('POST', '/connectors', body)
@@ -238,17 +256,21 @@ export async function connectorPage(root, { params, signal }) {
         h('dd', {}, selectorChips(c.delegateSelectors)),
         h('dt', {}, 'Project'),
         h('dd', {}, c.project ?? 'account'),
+        h('dt', {}, 'Health check'),
+        h('dd', {}, c.healthCheck ? `every ${c.healthCheck.intervalSeconds} s` : 'off'),
         h('dt', {}, 'ID'),
         h('dd', {}, h('code', {}, c.id)),
       ),
     )
   drawHead()
 
+  const profileHolder = h('div')
   const validateButton = h('button.primary', { type: 'button', dataset: { action: 'validate' } }, 'Validate')
   validateButton.addEventListener('click', async () => {
     validateButton.disabled = true
     try {
-      await validateInto(validation, c, signal)
+      const task = await validateInto(validation, c, signal)
+      if (task?.status === 'succeeded') replace(profileHolder, profileCard(task))
     } finally {
       validateButton.disabled = false
     }
@@ -334,12 +356,17 @@ export async function connectorPage(root, { params, signal }) {
     h('div.buttons', {}, validateButton, editButton, remove),
     validation,
     formHolder,
+    h('div.two-columns', {}, healthCard(c.id, signal), profileHolder),
     h(
       'section.browse',
       {},
       h('div.card.images', {}, h('div.card-head', {}, h('h2', {}, 'Images'), imagesButton), imagesStatus, images.el),
       h('div.card.tags', {}, h('div.card-head', {}, h('h2', {}, 'Tags', tagsTitle)), tagsForm, tagsStatus, tags.el),
     ),
+  )
+  latestValidation(c.id, signal).then(
+    (task) => replace(profileHolder, profileCard(task)),
+    (err) => void (signal.aborted || replace(profileHolder, errorBox(err))),
   )
   await listImages()
 }

@@ -32,7 +32,9 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
 
   api.post<{ Body: ConnectorInput }>('/connectors', { schema: { tags, summary: 'Create a Docker Registry connector', body: connectorBody } }, async (req, reply) => {
     await checkInput(req.body)
-    return reply.status(201).send(await connectors.create(req.body))
+    const created = await connectors.create(req.body)
+    await ctx.monitoring.connectorSaved(created)
+    return reply.status(201).send(created)
   })
   api.get('/connectors', { schema: { tags, summary: 'List connectors' } }, async () => ({ connectors: await connectors.list() }))
   api.get<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'One connector', params: idParams } }, async (req) => connectors.get(req.params.id))
@@ -44,12 +46,14 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       await checkInput(req.body)
       const replaced = await connectors.replace(req.params.id, req.body)
       ctx.connectorChanged(req.params.id)
+      await ctx.monitoring.connectorSaved(replaced)
       return replaced
     },
   )
   api.delete<{ Params: { id: string } }>('/connectors/:id', { schema: { tags, summary: 'Delete a connector', params: idParams } }, async (req, reply) => {
     await connectors.delete(req.params.id)
     ctx.connectorChanged(req.params.id)
+    await ctx.monitoring.connectorDeleted(req.params.id)
     return reply.status(204).send()
   })
 

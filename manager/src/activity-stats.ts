@@ -1,0 +1,187 @@
+/**
+ * Per-minute activity for the console's charts (GET /api/v1/stats/…), kept two hours in Redis:
+ * tasks ended by type and outcome with a duration histogram (percentiles are read from it as
+ * Prometheus' histogram_quantile does), and each delegate's load sampled on the watch tick.
+ * Recording a task is one pipelined write, not awaited by the task.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { DelegateView } from './delegate-directory.ts'
+import type { RedisKeys } from './redis-keys.ts'
+import type { TaskOutcome } from './task-outcome.ts'
+import type { TaskData } from './tasks.ts'
+
+const MINUTE_MS = 60_000
+const KEEP_S = 2 * 3600
+/** Upper bounds (ms) of the duration buckets; the last one is open. */
+export const DURATION_BUCKETS_MS = [25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000]
+
+export interface TaskSeries {
+  type: string
+  outcome: string
+  /** Tasks ended in each minute. */
+  counts: number[]
+  /** Per minute; null where none ended. */
+  p50Ms: (number | null)[]
+  p95Ms: (number | null)[]
+  /** Over the whole window. */
+  total: number
+  window: { p50Ms: number | null; p90Ms: number | null; p99Ms: number | null }
+}
+
+export interface TaskStats {
+  /** ISO start of each minute, oldest first. */
+  minutes: string[]
+  series: TaskSeries[]
+}
+
+export interface DelegateLoad {
+  id: string
+  name: string
+  capacity: number
+  /** Average and highest running tasks seen per minute; null where it was not connected. */
+  avg: (number | null)[]
+  max: (number | null)[]
+}
+
+export interface DelegateStats {
+  minutes: string[]
+  /** Delegates seen in the window; `delegates` holds the busiest `limit` of them. */
+  total: number
+  delegates: DelegateLoad[]
+}
+
+// KEYS[1]: the minute's hash, one field per delegate. ARGV: (id, active, capacity, name)…
+// Keeps the sum, the number of samples and the highest value of the minute.
+const SAMPLE = `
+for i = 1, #ARGV, 4 do
+  local id, active = ARGV[i], tonumber(ARGV[i + 1])
+  local raw = redis.call('HGET', KEYS[1], id)
+  local d = raw and cjson.decode(raw) or { s = 0, n = 0, m = 0 }
+  d.s = d.s + active
+  d.n = d.n + 1
+  if active > d.m then d.m = active end
+  d.c = tonumber(ARGV[i + 2])
+  d.name = ARGV[i + 3]
+  redis.call('HSET', KEYS[1], id, cjson.encode(d))
+end
+redis.call('EXPIRE', KEYS[1], ${KEEP_S})
+return 1`
+
+export function bucketOf(ms: number): number {
+  const i = DURATION_BUCKETS_MS.findIndex((upper) => ms <= upper)
+  return i === -1 ? DURATION_BUCKETS_MS.length : i
+}
+
+/** The q-quantile of a bucketed distribution, linear within the bucket (histogram_quantile). */
+export function quantile(q: number, buckets: readonly number[]): number | null {
+  const total = buckets.reduce((a, b) => a + b, 0)
+  if (total === 0) return null
+  const rank = q * total
+  let seen = 0
+  for (let i = 0; i < buckets.length; i++) {
+    const n = buckets[i] ?? 0
+    if (n > 0 && seen + n >= rank) {
+      const lower = i === 0 ? 0 : (DURATION_BUCKETS_MS[i - 1] ?? 0)
+      // the open bucket has no upper bound: answer its lower one, as Prometheus does
+      const upper = DURATION_BUCKETS_MS[i] ?? lower
+      return Math.round(lower + ((upper - lower) * (rank - seen)) / n)
+    }
+    seen += n
+  }
+  return DURATION_BUCKETS_MS.at(-1) ?? null
+}
+
+export class ActivityStats {
+  readonly #redis: Redis
+  readonly #keys: RedisKeys
+  readonly #log: Logger
+
+  constructor(redis: Redis, keys: RedisKeys, log: Logger) {
+    this.#redis = redis
+    this.#keys = keys
+    this.#log = log
+  }
+
+  recordTask(data: TaskData, outcome: TaskOutcome, now = Date.now()): void {
+    const key = this.#keys.taskStats(Math.floor(now / MINUTE_MS))
+    const series = `${data.type}|${outcome.status}`
+    this.#redis
+      .multi()
+      .hincrby(key, `${series}|n`, 1)
+      .hincrby(key, `${series}|b${bucketOf(now - data.createdAt)}`, 1)
+      .expire(key, KEEP_S)
+      .exec()
+      .catch((err: unknown) => this.#log.warn({ err }, 'task statistics write failed'))
+  }
+
+  async sampleDelegates(delegates: readonly DelegateView[], now = Date.now()): Promise<void> {
+    const args = delegates.filter((d) => d.connected).flatMap((d) => [d.id, String(d.activeTasks), String(d.capacity), d.name])
+    if (args.length === 0) return
+    await this.#redis.eval(SAMPLE, 1, this.#keys.delegateStats(Math.floor(now / MINUTE_MS)), ...args)
+  }
+
+  async tasks(minutes: number, now = Date.now()): Promise<TaskStats> {
+    const { starts, hashes } = await this.#window(minutes, now, this.#keys.taskStats)
+    const bySeries = new Map<string, { counts: number[]; buckets: number[][] }>()
+    hashes.forEach((hash, m) => {
+      for (const [field, value] of Object.entries(hash)) {
+        const [type, outcome, part] = field.split('|')
+        if (!type || !outcome || !part) continue
+        const id = `${type}|${outcome}`
+        let s = bySeries.get(id)
+        if (!s) bySeries.set(id, (s = { counts: starts.map(() => 0), buckets: starts.map(() => Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0)) }))
+        if (part === 'n') s.counts[m] = Number(value)
+        else if (part.startsWith('b')) s.buckets[m]![Number(part.slice(1))] = Number(value)
+      }
+    })
+    const series: TaskSeries[] = [...bySeries].map(([id, s]) => {
+      const [type = '', outcome = ''] = id.split('|')
+      const all = s.buckets.reduce((acc, b) => acc.map((n, i) => n + (b[i] ?? 0)), Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0))
+      return {
+        type,
+        outcome,
+        counts: s.counts,
+        p50Ms: s.buckets.map((b) => quantile(0.5, b)),
+        p95Ms: s.buckets.map((b) => quantile(0.95, b)),
+        total: s.counts.reduce((a, b) => a + b, 0),
+        window: { p50Ms: quantile(0.5, all), p90Ms: quantile(0.9, all), p99Ms: quantile(0.99, all) },
+      }
+    })
+    series.sort((a, b) => a.type.localeCompare(b.type) || a.outcome.localeCompare(b.outcome))
+    return { minutes: starts.map((t) => new Date(t).toISOString()), series }
+  }
+
+  /** The `limit` delegates busiest at their peak in the window (then by name), and how many there were. */
+  async delegates(minutes: number, limit: number, now = Date.now()): Promise<DelegateStats> {
+    const { starts, hashes } = await this.#window(minutes, now, this.#keys.delegateStats)
+    const byId = new Map<string, DelegateLoad & { peak: number }>()
+    hashes.forEach((hash, m) => {
+      for (const [id, raw] of Object.entries(hash)) {
+        const sample = JSON.parse(raw) as { s: number; n: number; m: number; c: number; name: string }
+        let d = byId.get(id)
+        if (!d) byId.set(id, (d = { id, name: sample.name, capacity: sample.c, avg: starts.map(() => null), max: starts.map(() => null), peak: 0 }))
+        d.name = sample.name
+        d.capacity = sample.c
+        d.avg[m] = Math.round((sample.s / sample.n) * 100) / 100
+        d.max[m] = sample.m
+        d.peak = Math.max(d.peak, sample.m)
+      }
+    })
+    const all = [...byId.values()].sort((a, b) => b.peak - a.peak || a.name.localeCompare(b.name))
+    return {
+      minutes: starts.map((t) => new Date(t).toISOString()),
+      total: all.length,
+      delegates: all.slice(0, limit).map(({ peak: _peak, ...d }) => d),
+    }
+  }
+
+  async #window(minutes: number, now: number, key: (minute: number) => string): Promise<{ starts: number[]; hashes: Record<string, string>[] }> {
+    const last = Math.floor(now / MINUTE_MS)
+    const ids = Array.from({ length: minutes }, (_, i) => last - minutes + 1 + i)
+    const pipeline = this.#redis.pipeline()
+    for (const id of ids) pipeline.hgetall(key(id))
+    const replies = (await pipeline.exec()) ?? []
+    return { starts: ids.map((id) => id * MINUTE_MS), hashes: replies.map(([, v]) => (v ?? {}) as Record<string, string>) }
+  }
+}
