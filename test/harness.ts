@@ -158,10 +158,16 @@ export interface Proc {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>
 }
 
-/** Runs `node <script>` with env; collects its log lines. */
-export function spawnNode(script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [script], {
-    cwd: root,
+/** Runs `node <script>` with env (in the repository, or in `cwd`); collects its log lines. */
+export function spawnNode(script: string, env: Record<string, string>, o: { cwd?: string } = {}): Proc {
+  return spawnProcess(process.execPath, [script], env, o)
+}
+
+/** Runs `command args…` with env (in the repository, or in `cwd`); collects its log lines. */
+export function spawnProcess(command: string, args: string[], env: Record<string, string>, o: { cwd?: string } = {}): Proc {
+  const script = args[0] ?? command
+  const child = spawn(command, args, {
+    cwd: o.cwd ?? root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -215,9 +221,10 @@ export function spawnNode(script: string, env: Record<string, string>): Proc {
   }
 }
 
-export async function spawnManager(config: ManagerConfig): Promise<Proc & { url: string }> {
+/** The manager process from its sources, or `script` in `cwd` (the built dist/manager.mjs). */
+export async function spawnManager(config: ManagerConfig, o: { script?: string; cwd?: string } = {}): Promise<Proc & { url: string }> {
   const port = config.port || (await freePort())
-  const proc = spawnNode('manager/src/main.ts', {
+  const proc = spawnNode(o.script ?? 'manager/src/main.ts', {
     MANAGER_HOST: config.host,
     MANAGER_PORT: String(port),
     REDIS_URL: config.redisUrl,
@@ -229,14 +236,19 @@ export async function spawnManager(config: ManagerConfig): Promise<Proc & { url:
     MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',
-  })
+  }, o)
   // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
   await proc.waitForLine(/manager listening/, 30_000)
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
 }
 
-export async function spawnDelegate(managerUrl: string, token: string, o: { name: string; tags?: string[]; capacity?: number; env?: Record<string, string> }): Promise<Proc> {
-  const proc = spawnNode('delegate/src/main.ts', {
+/** The delegate process from its sources, or `script` in `cwd` (the built registry-delegate.mjs). */
+export async function spawnDelegate(
+  managerUrl: string,
+  token: string,
+  o: { name: string; tags?: string[]; capacity?: number; env?: Record<string, string>; script?: string; cwd?: string },
+): Promise<Proc> {
+  const proc = spawnNode(o.script ?? 'delegate/src/main.ts', {
     MANAGER_URL: managerUrl,
     DELEGATE_TOKEN: token,
     DELEGATE_NAME: o.name,
@@ -244,7 +256,7 @@ export async function spawnDelegate(managerUrl: string, token: string, o: { name
     DELEGATE_CAPACITY: String(o.capacity ?? 8),
     LOG_LEVEL: 'info',
     ...o.env,
-  })
+  }, o.cwd === undefined ? {} : { cwd: o.cwd })
   await proc.waitForLine(/welcomed by manager/)
   return proc
 }
