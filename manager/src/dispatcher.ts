@@ -181,7 +181,8 @@ export class Dispatcher {
       local: true,
       active: 0,
       full: false,
-      rev: 1,
+      // the connection's start: a reconnected delegate's states are newer than the old connection's
+      rev: now,
       refusedRev: 0,
       lastHeartbeatAt: now,
       lastAssignedAt: 0,
