@@ -7,10 +7,13 @@
  *       unless asked for more (`n`, up to 1000), like most hosted registries
  *   (c) the same, but refusing any `n` above 100 (PAGINATION_NUMBER_INVALID), so that our client
  *       pays one refused request and then pages like skopeo
+ *   (d) case (a) through the whole system: `GET /api/v1/connectors/:id/tags` on a manager process
+ *       with the built delegate (dist/, built here) and Redis, against skopeo in the same run;
+ *       then where the time of one REST call goes (bench/tags-end-to-end.ts)
  *
  * Run (Docker and skopeo needed):
  *   TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 TEST_HOST_NETWORK=1 \
- *     node bench/tags.ts [runs=5]
+ *     node bench/tags.ts [runs=5] [--only=abcd]
  *
  * Prints figures; asserts nothing. `node bench/tags.ts --once URL IMAGE` is the process measured
  * for our side: one list-tags task through RegistryClient, printing the tag count.
@@ -21,6 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
+import { endToEnd, type EndToEnd } from './tags-end-to-end.ts'
 
 const TAGS = 10_000
 const REPO = 'bench/app'
@@ -117,7 +121,7 @@ async function compare(name: string, hostPort: string, runs: number, countReques
 function print(rows: Row[]): void {
   const f = (ms: number): string => `${(ms / 1000).toFixed(3)} s`
   console.log('')
-  console.log('whole processes, wall time; "in-process" = one list-tags task on a fresh client inside a running process (the delegate\'s case)')
+  console.log('whole processes, wall time; "in-process" = one list-tags task on a fresh client inside a running process (the delegate\'s case); for (d), the built delegate\'s own listing time')
   console.log('case                                     ours (median / min)      skopeo (median / min)    ratio   in-process (median)  tags (ours/skopeo)  requests (ours/skopeo)')
   for (const r of rows) {
     const ratio = median(r.ours) / median(r.skopeo)
@@ -132,35 +136,56 @@ async function main(): Promise<void> {
   const { seedRepository } = await import('../test/seed-registry.ts')
   const { pagedRegistry, startFaultServer } = await import('../delegate/test/fault-server.ts')
   const runs = Number(process.argv[2] ?? 5)
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? 'abcd'
   const skopeoVersion = await promisify(execFile)('skopeo', ['--version']).then((r) => r.stdout.trim())
   console.log(`node ${process.version}, ${skopeoVersion}, ${runs} runs per side, alternating`)
   const tags = Array.from({ length: TAGS }, (_, i) => `1.${Math.floor(i / 100)}.${i % 100}`)
   const rows: Row[] = []
+  let breakdown: EndToEnd | undefined
 
-  const reg = await startRegistry()
-  try {
-    const t0 = performance.now()
-    await seedRepository(`http://${reg.hostPort}`, REPO, tags, { concurrency: 64 })
-    console.log(`(a) seeded ${TAGS} tags into distribution 2.8 in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    rows.push(await compare('(a) distribution 2.8, 10,000 tags', reg.hostPort, runs))
-  } finally {
-    await reg.container.stop()
+  if (only.includes('a') || only.includes('d')) {
+    const reg = await startRegistry()
+    try {
+      const t0 = performance.now()
+      await seedRepository(`http://${reg.hostPort}`, REPO, tags, { concurrency: 64 })
+      console.log(`(a) seeded ${TAGS} tags into distribution 2.8 in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      if (only.includes('a')) rows.push(await compare('(a) distribution 2.8, 10,000 tags', reg.hostPort, runs))
+      if (only.includes('d')) {
+        const e2e = await endToEnd(reg.hostPort, REPO, runs, timed)
+        rows.push({ name: '(d) (a) through REST, built delegate', ours: e2e.rest, skopeo: e2e.skopeo, inProcess: e2e.listing, oursCount: e2e.restCount, skopeoCount: e2e.skopeoCount })
+        breakdown = e2e
+      }
+    } finally {
+      await reg.container.stop()
+    }
   }
 
+  if (!only.includes('b') && !only.includes('c')) return finish(rows, runs, breakdown)
   const hosted = await startFaultServer(pagedRegistry(tags, { defaultPage: 100, maxPage: 1000, delayMs: 25, repository: REPO }))
   try {
-    rows.push(await compare('(b) 100/page unless n≤1000, 25 ms/req', hosted.host, runs, () => hosted.requests.length))
+    if (only.includes('b')) rows.push(await compare('(b) 100/page unless n≤1000, 25 ms/req', hosted.host, runs, () => hosted.requests.length))
   } finally {
     await hosted.close()
   }
 
   const strict = await startFaultServer(pagedRegistry(tags, { defaultPage: 100, maxPage: 100, delayMs: 25, repository: REPO }))
   try {
-    rows.push(await compare('(c) 100/page at most, 25 ms/req', strict.host, runs, () => strict.requests.length))
+    if (only.includes('c')) rows.push(await compare('(c) 100/page at most, 25 ms/req', strict.host, runs, () => strict.requests.length))
   } finally {
     await strict.close()
   }
+  finish(rows, runs, breakdown)
+}
+
+function finish(rows: Row[], runs: number, breakdown: EndToEnd | undefined): void {
   print(rows)
+  if (breakdown) {
+    const f = breakdown.frame
+    console.log('')
+    console.log(`(d) one REST call of 10,000 tags, medians of ${Math.max(3, runs)} runs under Redis MONITOR (ms):`)
+    for (const [phase, ms] of breakdown.phases) console.log(`  ${phase.padEnd(56)} ${ms.toFixed(1).padStart(7)}`)
+    console.log(`  result frame: ${(f.bytes / 1024).toFixed(0)} KiB; JSON.stringify ${f.stringifyMs.toFixed(2)} ms, decodeDelegateMessage ${f.decodeMs.toFixed(2)} ms (in this process)`)
+  }
 }
 
 if (process.argv[2] === '--once') await once(process.argv[3]!, process.argv[4]!)

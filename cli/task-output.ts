@@ -1,5 +1,6 @@
 /** A task for humans: its facts, its outcome and its selection log. */
 import type { TaskView } from '../manager/src/tasks.ts'
+import { TaskErrorCode } from '../protocol/src/index.ts'
 import { CliError, EXIT } from './errors.ts'
 import { printableInLine } from './printable.ts'
 import { duration } from './table.ts'
@@ -43,6 +44,6 @@ export function describeTask(t: TaskView, connectorName?: string): string {
 
 /** A task that ended without success, as the error that exits 1. */
 export function taskFailure(t: TaskView): CliError {
-  const error = t.error ?? { code: t.status === 'expired' ? 'EXPIRED' : 'FAILED', message: `task ${t.status}` }
+  const error = t.error ?? { code: t.status === 'expired' ? TaskErrorCode.EXPIRED : TaskErrorCode.INTERNAL, message: `task ${t.status} without an error` }
   return new CliError(error.code, error.message, EXIT.failed, { task: { id: t.id, status: t.status } })
 }

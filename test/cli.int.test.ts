@@ -4,6 +4,8 @@
  * and the exit code.
  */
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ANY_CONTROL } from './controls.ts'
@@ -170,6 +172,29 @@ describe('delegatectl', () => {
     const r = await ctl(['delegates', 'ls', '--server', `http://127.0.0.1:${await freePort()}`])
     expect(r.code).toBe(3)
     expect(r.stderr).toMatch(/^error: UNREACHABLE: no manager answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\nhint: /)
+  })
+
+  it('exits 3 when something other than the manager answers, JSON or not', async () => {
+    // a gateway in front of a stopped manager: what a real manager never answers
+    const answers = [
+      { type: 'application/json', body: '{"message":"bad gateway"}' },
+      { type: 'text/html', body: '<html>502 Bad Gateway</html>' },
+    ]
+    const gateway = createServer((_req, res) => {
+      const a = answers.shift()!
+      res.writeHead(502, { 'content-type': a.type }).end(a.body)
+    })
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r))
+    try {
+      const server = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`
+      for (const said of [/answered 502 without the manager's error/, /answered 502 with something other than the manager's JSON/]) {
+        const r = await ctl(['delegates', 'ls', '--server', server])
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 3, stderr: expect.stringMatching(new RegExp(`^error: UNREACHABLE: .*${said.source}.*\\nhint: +Check --server`)) })
+      }
+    } finally {
+      gateway.closeAllConnections()
+      await new Promise((r) => gateway.close(r))
+    }
   })
 
   it('lists, shows and waits for tasks, with the selection log', async () => {

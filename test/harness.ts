@@ -12,6 +12,7 @@ import type { ManagerConfig } from '../manager/src/config.ts'
 import { startManager, type RunningManager } from '../manager/src/manager.ts'
 import { Delegate, type TaskRunner } from '../delegate/src/delegate.ts'
 import { freePort } from './containers.ts'
+import { waitFor } from './wait-for.ts'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -81,35 +82,38 @@ export class Api {
 
   /** Polls a task until it reaches `status` (e.g. 'running'); throws after `ms`. */
   async waitForStatus(id: string, status: string, ms = 15_000): Promise<any> {
-    const until = Date.now() + ms
-    for (;;) {
-      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
-      if (t.status === status) return t
-      if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${ms} ms`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    let last: any
+    return waitFor(
+      async () => {
+        last = await this.ok('GET', `/api/v1/tasks/${id}`)
+        return last.status === status && last
+      },
+      { timeoutMs: ms, what: `task ${id} to be ${status}`, describe: () => last && { status: last.status, selectionLog: last.selectionLog } },
+    )
   }
 
   /** Polls a task until a delegate of this name holds it; throws after `ms`. */
   async waitForDelegate(id: string, name: string, ms = 15_000): Promise<any> {
-    const until = Date.now() + ms
-    for (;;) {
-      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
-      if (t.delegate?.name === name) return t
-      if (Date.now() > until) throw new Error(`task ${id} not on ${name} after ${ms} ms (${t.status}, ${t.delegate?.name ?? 'no delegate'})`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    let last: any
+    return waitFor(
+      async () => {
+        last = await this.ok('GET', `/api/v1/tasks/${id}`)
+        return last.delegate?.name === name && last
+      },
+      { timeoutMs: ms, what: `task ${id} on ${name}`, describe: () => last && { status: last.status, delegate: last.delegate?.name ?? null } },
+    )
   }
 
   /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
   async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
-    const until = Date.now() + timeoutMs
-    for (;;) {
-      const list = await this.ok<{ connected: boolean }[]>('GET', '/api/v1/delegates')
-      if (list.filter((d) => d.connected).length >= count) return
-      if (Date.now() > until) throw new Error(`only ${list.filter((d) => d.connected).length}/${count} delegates connected`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    let last: { name: string; connected: boolean }[] = []
+    await waitFor(
+      async () => {
+        last = await this.ok<{ name: string; connected: boolean }[]>('GET', '/api/v1/delegates')
+        return last.filter((d) => d.connected).length >= count
+      },
+      { timeoutMs, what: `${count} connected delegate(s)`, intervalMs: 100, describe: () => last.map((d) => `${d.name}: ${d.connected ? 'connected' : 'gone'}`) },
+    )
   }
 }
 
@@ -120,12 +124,14 @@ export interface InProcessDelegateOptions {
   runner?: TaskRunner
   env?: Record<string, string>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+  /** where its log goes (default: silent, or TEST_LOG_LEVEL) */
+  log?: Logger
 }
 
 /** A delegate in this process with the real registry client (or a given runner). */
 /** `managerUrl` may list several URLs, comma-separated, as MANAGER_URL does. */
 export async function startTestDelegate(managerUrl: string, token: string, o: InProcessDelegateOptions = {}): Promise<Delegate> {
-  const log = testLog()
+  const log = o.log ?? testLog()
   const d = new Delegate({
     managerUrls: managerUrl.split(','),
     token,
@@ -139,11 +145,7 @@ export async function startTestDelegate(managerUrl: string, token: string, o: In
     ...(o.proxy ? { proxy: o.proxy } : {}),
   })
   d.start()
-  const until = Date.now() + 10_000
-  while (d.id === null) {
-    if (Date.now() > until) throw new Error('delegate was not welcomed')
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await waitFor(() => d.id !== null, { timeoutMs: 10_000, what: 'the delegate to be welcomed', describe: () => d.connectionState })
   return d
 }
 
@@ -156,10 +158,16 @@ export interface Proc {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>
 }
 
-/** Runs `node <script>` with env; collects its log lines. */
-export function spawnNode(script: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [script], {
-    cwd: root,
+/** Runs `node <script>` with env (in the repository, or in `cwd`); collects its log lines. */
+export function spawnNode(script: string, env: Record<string, string>, o: { cwd?: string } = {}): Proc {
+  return spawnProcess(process.execPath, [script], env, o)
+}
+
+/** Runs `command args…` with env (in the repository, or in `cwd`); collects its log lines. */
+export function spawnProcess(command: string, args: string[], env: Record<string, string>, o: { cwd?: string } = {}): Proc {
+  const script = args[0] ?? command
+  const child = spawn(command, args, {
+    cwd: o.cwd ?? root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -213,9 +221,10 @@ export function spawnNode(script: string, env: Record<string, string>): Proc {
   }
 }
 
-export async function spawnManager(config: ManagerConfig): Promise<Proc & { url: string }> {
+/** The manager process from its sources, or `script` in `cwd` (the built dist/manager.mjs). */
+export async function spawnManager(config: ManagerConfig, o: { script?: string; cwd?: string } = {}): Promise<Proc & { url: string }> {
   const port = config.port || (await freePort())
-  const proc = spawnNode('manager/src/main.ts', {
+  const proc = spawnNode(o.script ?? 'manager/src/main.ts', {
     MANAGER_HOST: config.host,
     MANAGER_PORT: String(port),
     REDIS_URL: config.redisUrl,
@@ -228,14 +237,19 @@ export async function spawnManager(config: ManagerConfig): Promise<Proc & { url:
     MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',
-  })
+  }, o)
   // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
   await proc.waitForLine(/manager listening/, 30_000)
   return Object.assign(proc, { url: `http://127.0.0.1:${port}` })
 }
 
-export async function spawnDelegate(managerUrl: string, token: string, o: { name: string; tags?: string[]; capacity?: number; env?: Record<string, string> }): Promise<Proc> {
-  const proc = spawnNode('delegate/src/main.ts', {
+/** The delegate process from its sources, or `script` in `cwd` (the built registry-delegate.mjs). */
+export async function spawnDelegate(
+  managerUrl: string,
+  token: string,
+  o: { name: string; tags?: string[]; capacity?: number; env?: Record<string, string>; script?: string; cwd?: string },
+): Promise<Proc> {
+  const proc = spawnNode(o.script ?? 'delegate/src/main.ts', {
     MANAGER_URL: managerUrl,
     DELEGATE_TOKEN: token,
     DELEGATE_NAME: o.name,
@@ -243,7 +257,7 @@ export async function spawnDelegate(managerUrl: string, token: string, o: { name
     DELEGATE_CAPACITY: String(o.capacity ?? 8),
     LOG_LEVEL: 'info',
     ...o.env,
-  })
+  }, o.cwd === undefined ? {} : { cwd: o.cwd })
   await proc.waitForLine(/welcomed by manager/)
   return proc
 }

@@ -10,6 +10,7 @@ import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { isPing, json, startFaultServer, type FaultServer, type Handler } from '../delegate/test/fault-server.ts'
 import { rawWebSocket } from './raw-ws.ts'
+import { waitFor } from './wait-for.ts'
 
 let manager: Proc & { url: string }
 let api: Api
@@ -85,6 +86,7 @@ describe('the manager under connection resets', () => {
     for (let i = 0; i < 30; i++) {
       const socket = await open()
       socket.write(request)
+      // reset at three moments: at once, after a turn of the event loop, 2 ms later (not a wait for anything)
       if (i % 3 === 1) await new Promise((r) => setImmediate(r))
       if (i % 3 === 2) await new Promise((r) => setTimeout(r, 2))
       socket.resetAndDestroy()
@@ -103,8 +105,11 @@ describe('the manager under connection resets', () => {
 
   it('survives a reset in the middle of a REST request body', async () => {
     const socket = await open()
-    socket.write(`POST /api/v1/connectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`)
-    await new Promise((r) => setTimeout(r, 20))
+    const answer = firstAnswer(socket)
+    socket.write(`POST /api/v1/connectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`)
+    // the manager has taken the request and waits for its body
+    expect(await answer).toMatch(/^HTTP\/1\.1 100 Continue/)
+    socket.write('{"name":')
     socket.resetAndDestroy()
     await expectManagerServing()
   })
@@ -153,9 +158,7 @@ describe('the delegate under a hostile manager', () => {
     const delegate = await spawnDelegate(url, 'rdt_anything', { name: 'hostile-target' })
     try {
       await delegate.waitForLine(/manager frame refused/)
-      const until = Date.now() + 10_000
-      while (connections.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
-      expect(connections.length).toBeGreaterThanOrEqual(2)
+      await waitFor(() => connections.length >= 2, { timeoutMs: 10_000, what: 'the delegate to dial again after refusing a frame', describe: () => `${connections.length} connection(s)` })
       expect(delegate.child.exitCode).toBe(null)
     } finally {
       wss.close()

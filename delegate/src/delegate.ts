@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
+  TaskErrorCode,
   fitProbeResult,
   resultFrames,
   type ManagerMessage,
@@ -18,11 +19,15 @@ import {
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
+import { RegistryError } from './registry/errors.ts'
 import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type PasswordRefPolicy } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
-  /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
+  /**
+   * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. A failure
+   * the task may report is a RegistryError; anything else thrown ends the task INTERNAL.
+   */
   run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
   /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
   probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
@@ -175,8 +180,8 @@ export class Delegate {
   async #probe(message: Probe): Promise<void> {
     const { runner } = this.#opts
     let answer: Omit<ProbeResult, 'type' | 'probeId'>
-    if (!runner.probe) answer = { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
-    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: 'INTERNAL', message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
+    if (!runner.probe) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: 'this delegate cannot probe registries', latencyMs: 0 }
+    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
     else {
       this.#probes++
       try {
@@ -199,7 +204,7 @@ export class Delegate {
     const log = this.#log.child({ taskId: assign.taskId, attemptId: assign.attemptId, type: assign.task.type })
     if (this.#draining || this.#running.size >= this.#opts.capacity) {
       log.warn({ running: this.#running.size }, 'assignment refused: draining or at capacity')
-      this.#fail(assign, { code: 'DELEGATE_BUSY', message: 'delegate is draining or at capacity', retryable: true })
+      this.#fail(assign, { code: TaskErrorCode.DELEGATE_BUSY, message: 'delegate is draining or at capacity', retryable: true })
       return
     }
     const controller = new AbortController()
@@ -219,7 +224,7 @@ export class Delegate {
           return
         }
         const failure = toWireFailure(err)
-        if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
+        if (failure.code === TaskErrorCode.INTERNAL) log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
         this.#fail(assign, failure)
       } finally {
@@ -261,7 +266,11 @@ function* texts(first: ResultFrame, rest: Iterator<ResultFrame>): Generator<stri
   for (let r = rest.next(); !r.done; r = rest.next()) yield r.value.text
 }
 
+/**
+ * A registry failure travels with its own code; anything else thrown is a bug in the delegate,
+ * answered INTERNAL (its stack goes to the log, not over the wire).
+ */
 function toWireFailure(err: unknown): WireFailure {
-  if (err && typeof (err as { toWire?: unknown }).toWire === 'function') return (err as { toWire(): WireFailure }).toWire()
-  return { code: 'INTERNAL', message: 'the delegate failed unexpectedly; see its log', retryable: true }
+  if (err instanceof RegistryError) return err.toWire()
+  return { code: TaskErrorCode.INTERNAL, message: 'the delegate failed unexpectedly; see its log', retryable: true }
 }

@@ -5,7 +5,7 @@ import { installLastResort } from '../../common/src/last-resort.ts'
 import { logRedaction } from '../../common/src/log-redaction.ts'
 import { loadDelegateConfig } from './config.ts'
 import { Delegate } from './delegate.ts'
-import { RegistryClient } from './registry/client.ts'
+import { LazyRunner } from './lazy-runner.ts'
 import { VERSION } from '../../common/src/version.ts'
 
 let config
@@ -17,7 +17,14 @@ try {
 }
 const log = pino({ level: config.logLevel, redact: logRedaction, base: { service: 'delegate', delegate: config.name } })
 installLastResort(log)
-const runner = new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
+const runner = new LazyRunner(async () => {
+  const { RegistryClient } = await import('./registry/client.ts')
+  return new RegistryClient({ log, caFile: config.caFile || undefined, proxy: config.proxy })
+})
+// A REGISTRY_CA_FILE that cannot be used stops start-up before the manager is dialled, as when
+// the client was built eagerly: its error reaches the last resort (logged, exit 1). No top-level
+// await here: the single-executable build is CommonJS (scripts/release.ts).
+const starting = config.caFile ? runner.ready().then(() => undefined) : Promise.resolve()
 const delegate = new Delegate({
   managerUrls: config.managerUrls,
   token: config.token,
@@ -31,7 +38,7 @@ const delegate = new Delegate({
   passwordRefs: config.passwordRefs,
   proxy: config.proxy,
 })
-delegate.start()
+void starting.then(() => delegate.start())
 
 // A small health endpoint for container probes: 200 while connected to a manager.
 const health =

@@ -9,6 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startFaultServer, json, isPing, pagedRegistry, type FaultServer, type Handler } from './fault-server.ts'
 import { failure, images, makeClient, range, run, tags, validate, type TestClient } from './registry-helpers.ts'
 import { freePort } from '../../test/containers.ts'
+import { pino } from 'pino'
+import { RegistryError } from '../src/registry/errors.ts'
+import { Http } from '../src/registry/http.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -577,5 +580,27 @@ describe('reach', () => {
     cleanups.push(() => new Promise((r) => raw.close(r)))
     const err = await failure(client().client, validate(`http://127.0.0.1:${(raw.address() as { port: number }).port}`))
     expect(err).toMatchObject({ code: 'TLS_PROTOCOL_MISMATCH', cannotReach: true })
+  })
+})
+
+describe('bugs are not registry failures', () => {
+  it('an exception of our own inside a request is passed on as it is (the delegate answers INTERNAL), never a registry code', async () => {
+    const s = await server((_req, res) => json(res, 200, {}))
+    const quiet = pino({ level: 'silent' })
+    // a logger that breaks after the answer has arrived: a bug in the delegate, not in the registry
+    const broken = Object.assign(Object.create(quiet) as typeof quiet, {
+      debug: () => {
+        throw new TypeError('the logger broke')
+      },
+    })
+    const http = new Http({ log: broken })
+    cleanups.push(() => http.close())
+    const err = await http.get(new URL('/v2/', s.url), { signal: AbortSignal.timeout(5_000), maxBytes: 1_000 }).then(
+      () => expect.fail('expected a failure'),
+      (e: unknown) => e,
+    )
+    expect(err).not.toBeInstanceOf(RegistryError)
+    expect(err).toBeInstanceOf(TypeError)
+    expect((err as Error).message).toBe('the logger broke')
   })
 })

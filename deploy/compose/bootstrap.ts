@@ -8,7 +8,8 @@
  * 2. Demo registry (when DEMO_REGISTRY_URL is set): pushes a few small images to it, and creates
  *    the connector "Demo registry" unless one of that name exists.
  *
- * Runs in the manager image with this file and test/seed-registry.ts mounted (compose does it).
+ * Runs in the manager image, bundled with test/seed-registry.ts as compose-bootstrap.mjs
+ * (scripts/build.ts); `node deploy/compose/bootstrap.ts` runs it from the sources.
  * Never prints the token.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'

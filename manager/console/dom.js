@@ -56,7 +56,7 @@ export function hintFor(code) {
 
 /** An error the API answered ({code, message}) as a box: code, message, and what to do next. */
 export function errorBox(error, extra) {
-  const code = error?.code ?? 'ERROR'
+  const code = error?.code ?? 'INTERNAL' // not an API answer: a bug in the console itself
   const hint = hintFor(code)
   return h(
     'div.error-box',

@@ -1,5 +1,6 @@
 /** JSON schemas of the REST API (SPEC §3): validation and the OpenAPI document come from these. */
-import { LIMITS, TASK_TYPES } from '../../protocol/src/index.ts'
+import { LIMITS, TASK_ERROR_CODES, TASK_TYPES } from '../../protocol/src/index.ts'
+import { API_ERROR_CODES } from './api-error-codes.ts'
 import { TASK_STATUSES } from './tasks.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const
@@ -134,14 +135,14 @@ export const delegateStatsQuery = {
 
 /** Every error answer (documentation only; see app.ts). */
 export const errorResponse = {
-  description: 'An error; `code` is stable, `message` says what to do next',
+  description: "An error; `code` is stable (the API's own codes, or a failed task's on the routes that run one), `message` says what to do next",
   type: 'object',
   required: ['error'],
   properties: {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      properties: { code: { type: 'string', enum: [...new Set([...API_ERROR_CODES, ...TASK_ERROR_CODES])] }, message: { type: 'string' } },
     },
   },
 } as const

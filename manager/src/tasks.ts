@@ -14,9 +14,10 @@ import { randomUUID } from 'node:crypto'
 import { DelayedError, Job, Queue, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { isTaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
+import { isTaskErrorCode, TaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import type { DispatchHooks, RunEnd } from './dispatcher.ts'
+import { ManagerError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 import { ProgressWriter, type LogRow } from './task-progress.ts'
@@ -119,6 +120,7 @@ export class Tasks {
         removeOnFail: { age: 7 * 24 * 3600, count: 20_000 },
       },
     })
+    this.queue.on('error', (err) => opts.log.warn({ err: err.message }, 'task queue connection error')) // else BullMQ writes it to stderr
   }
 
   /** Starts this replica's worker. */
@@ -257,11 +259,11 @@ export class Tasks {
     try {
       end = await this.#o.dispatch(await this.#o.prepare(data, progress), hooks)
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown }
-      const code = isTaskErrorCode(e.code) ? e.code : 'INTERNAL'
+      const code = err instanceof ManagerError && isTaskErrorCode(err.code) ? err.code : TaskErrorCode.INTERNAL
       hooks.log(`could not start: ${code}`)
-      if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
-      end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts: progress.attempts } }
+      if (code === TaskErrorCode.INTERNAL) log.error({ err }, 'task preparation failed')
+      const message = err instanceof Error ? err.message : String(err)
+      end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message }, delegate: null, attempts: progress.attempts } }
     }
     if (end.kind === 'park') {
       this.#inFlight.delete(data.id)
@@ -358,7 +360,7 @@ function view(job: Job<TaskData, StoredOutcome>, logs: LogRow[]): TaskView {
   if (job.finishedOn && outcome && typeof outcome === 'object') applyOutcome(v, outcome)
   else if (job.finishedOn && job.failedReason) {
     v.status = 'failed'
-    v.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
+    v.error = { code: TaskErrorCode.INTERNAL, message: `the manager could not run this task: ${job.failedReason}` }
     v.finishedAt = new Date(job.finishedOn).toISOString()
   } else if (progress.status === 'running' && progress.delegate) {
     v.status = 'running'

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { notFound } from './api-error.ts'
+import { NotFoundError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
 export interface DelegateToken {
@@ -80,7 +80,7 @@ export class TokenStore {
 
   async revoke(id: string): Promise<void> {
     const raw = await this.#redis.hget(this.#keys.tokens, id)
-    if (raw === null) throw notFound('delegate token', id)
+    if (raw === null) throw new NotFoundError('delegate token', id)
     const { hash } = JSON.parse(raw) as StoredToken
     await this.#redis.multi().hdel(this.#keys.tokens, id).hdel(this.#keys.tokenByHash, hash).exec()
   }

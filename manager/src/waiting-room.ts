@@ -10,8 +10,8 @@
  *   wake:  delegate D has k free slots → pop the k oldest over the sets ⊆ D's selectors → promote
  *
  * A wake-up can be missed (a task parks while its delegate frees a slot on another replica): a
- * sweep each second wakes for delegates owned here that still have free slots, which costs
- * nothing while no set they serve holds a task.
+ * sweep each second wakes one task for each delegate owned here that still has a free slot,
+ * which costs nothing while no set they serve holds a task.
  */
 import { createHash } from 'node:crypto'
 import type { Queue } from 'bullmq'
@@ -79,8 +79,10 @@ export class WaitingRoom {
 
   async start(): Promise<void> {
     await this.#load()
+    // a safety net, so one task per delegate: a task that is woken but still cannot run (its free
+    // delegates cannot reach its registry) must not churn at the rate of free slots
     this.#sweep = setInterval(() => {
-      for (const d of this.#o.freeLocal()) this.wake(d)
+      for (const d of this.#o.freeLocal()) this.wake(d, 1)
     }, 1_000)
     // sets that emptied on another replica's wake-up, and announcements this replica missed
     this.#refresh = setInterval(() => void this.#load().catch((err: unknown) => this.#o.log.warn({ err }, 'waiting sets refresh failed')), 10_000)
@@ -107,9 +109,9 @@ export class WaitingRoom {
     if (fresh === 1) this.#o.announce(key, [...selectors])
   }
 
-  /** A delegate owned here has free slots: wake that many of the oldest tasks it can serve. */
-  wake(d: DelegateRecord): void {
-    const free = this.#o.freeSlots(d)
+  /** A delegate owned here has free slots: wake that many (at most `limit`) of the oldest tasks it can serve. */
+  wake(d: DelegateRecord, limit = Infinity): void {
+    const free = Math.min(limit, this.#o.freeSlots(d))
     if (free <= 0 || this.#sets.size === 0) return
     const servable = [...this.#sets].filter(([, selectors]) => selectors.every((s) => d.selectors.has(s))).map(([key]) => key)
     if (servable.length === 0) return

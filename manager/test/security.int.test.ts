@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { pino } from 'pino'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION, type TaskResult, type TaskSpec } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
@@ -13,6 +13,7 @@ import { startTestDelegate, startTestManager, type TestManager } from '../../tes
 import { Prng } from '../../test/prng.ts'
 import { rawWebSocket } from '../../test/raw-ws.ts'
 import { scriptedRegistry } from '../../test/scripted-runner.ts'
+import { waitFor } from '../../test/wait-for.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 let m: TestManager
@@ -108,20 +109,26 @@ describe('token revocation', () => {
     const raw = await rawDelegate(created.token, 'revoked-raw')
     const bystander = await rawDelegate(other, 'bystander')
     cleanup.push(async () => bystander.terminate())
-    const d = await startTestDelegate(m.url, created.token, { name: 'revoked-real', runner: scriptedRegistry() })
+    const realLog: string[] = []
+    const d = await startTestDelegate(m.url, created.token, { name: 'revoked-real', runner: scriptedRegistry(), log: pino({ level: 'info' }, { write: (l: string) => realLog.push(l) }) })
     cleanup.push(() => d.close())
     await m.api.waitForDelegates(3)
 
     const rawClosed = closeCode(raw)
     expect((await m.api.call('DELETE', `/api/v1/delegate-tokens/${created.id}`)).status).toBe(204)
     expect(await rawClosed).toBe(4001)
-    while (m.dispatcher.localDelegates().some((l) => l.name.startsWith('revoked-'))) await sleep(50)
+    await waitFor(() => !m.dispatcher.localDelegates().some((l) => l.name.startsWith('revoked-')), {
+      timeoutMs: 5_000,
+      what: "the revoked token's delegates to be gone",
+      describe: () => m.dispatcher.localDelegates().map((l) => l.name),
+    })
     expect(m.dispatcher.localDelegates().map((l) => l.name)).toEqual(['bystander'])
     expect(bystander.readyState).toBe(WebSocket.OPEN)
     expect((await upgrade({ authorization: `Bearer ${created.token}` })).status).toBe(401)
-    // the real delegate keeps trying with the revoked token: it never gets back in
-    await sleep(1_000)
-    expect(d.id === null || !m.dispatcher.localDelegates().some((l) => l.name === 'revoked-real')).toBe(true)
+    // the real delegate keeps trying with the revoked token: it dials again and is refused
+    const refused = () => realLog.filter((l) => l.includes('manager refused the connection') && l.includes('"status":401')).length
+    await waitFor(() => refused() >= 2, { timeoutMs: 15_000, what: 'the revoked delegate to be refused twice', describe: () => realLog.slice(-3) })
+    expect(m.dispatcher.localDelegates().some((l) => l.name === 'revoked-real')).toBe(false)
   })
 
   it('disconnects delegates on another replica too', async () => {
@@ -334,9 +341,12 @@ describe('results', () => {
     forger.send(forged(id, randomUUID()))
     forger.send(forged(randomUUID(), randomUUID()))
     forger.send(JSON.stringify({ type: 'task.result', taskId: id, attemptId: randomUUID(), outcome: { ok: false, error: { code: 'NAME_UNKNOWN', message: 'forged', retryable: false } } }))
-    // a heartbeat round trip: the frames above have been handled
-    forger.send(JSON.stringify({ type: 'heartbeat', active: [] }))
-    await sleep(200)
+    // The manager answers a ping only once it has handled the frames before it (ws reads a socket's
+    // frames in order, and results are handled synchronously): from here on, the forged results
+    // have been seen, so the genuine result released below comes after them.
+    const pong = once(forger, 'pong')
+    forger.ping()
+    await pong
     expect((await m.api.ok('GET', `/api/v1/tasks/${id}`)).status).toBe('running')
 
     release()

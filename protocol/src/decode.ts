@@ -1,4 +1,4 @@
-import { isTaskErrorCode } from './error-codes.ts'
+import { isTaskErrorCode, TaskErrorCode } from './error-codes.ts'
 import { CloseCode, ProtocolError } from './errors.ts'
 import { LIMITS } from './limits.ts'
 import {
@@ -91,7 +91,7 @@ function failure(v: unknown): WireFailure {
   // the connection: the task ends INTERNAL with the peer's code in the message.
   const known = isTaskErrorCode(code)
   const f: WireFailure = {
-    code: known ? code : 'INTERNAL',
+    code: known ? code : TaskErrorCode.INTERNAL,
     message: known ? message : `unknown error code ${code}: ${message}`,
     retryable: bool(o, 'retryable', 'error'),
   }

@@ -8,6 +8,7 @@
  * a registry answered is `/v2/` asked, to tell "not a registry" from "no such repository".
  */
 import type { Logger } from 'pino'
+import { TaskErrorCode } from '../../../protocol/src/error-codes.ts'
 import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
@@ -91,10 +92,10 @@ export class RegistryClient {
       return { reachable: true, status: res.status, latencyMs: ms() }
     } catch (err) {
       if (err instanceof RegistryError) return { reachable: false, code: err.code, message: err.message, latencyMs: ms() }
-      if (err instanceof InvalidRegistryReference) return { reachable: false, code: 'INVALID_INPUT', message: err.message, latencyMs: ms() }
+      if (err instanceof InvalidRegistryReference) return { reachable: false, code: TaskErrorCode.INVALID_INPUT, message: err.message, latencyMs: ms() }
       if (err instanceof BodyTooLargeError) return { reachable: true, latencyMs: ms() }
       this.#log.error({ err }, 'registry probe failed unexpectedly')
-      return { reachable: false, code: 'INTERNAL', message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
+      return { reachable: false, code: TaskErrorCode.INTERNAL, message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
     }
   }
 

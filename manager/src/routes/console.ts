@@ -4,12 +4,19 @@
  * system. The files hold no secret; the API key stays in the browser and guards `/api/v1`.
  */
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import { NotFoundError } from '../errors.ts'
 
-const DIR = fileURLToPath(new URL('../../console/', import.meta.url))
+/**
+ * manager/console/ seen from this file in the sources, or console/ beside the built
+ * dist/manager.mjs, which is this module after bundling (scripts/build.ts copies it there).
+ */
+const DIR = [new URL('./console/', import.meta.url), new URL('../../console/', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((dir) => existsSync(join(dir, 'index.html')))
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -43,7 +50,9 @@ function loadAssets(dir: string): Map<string, Asset> {
 }
 
 const consoleRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, opts) => {
-  const assets = loadAssets(opts.dir ?? DIR)
+  const dir = opts.dir ?? DIR
+  if (dir === undefined) throw new Error('the console files are missing: the manager expects console/ beside manager.mjs (npm run build copies it)')
+  const assets = loadAssets(dir)
 
   function send(path: string, ifNoneMatch: string | undefined, reply: FastifyReply) {
     const asset = assets.get(path)
@@ -62,9 +71,7 @@ const consoleRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, opts) =>
   app.get('/', { schema: { hide: true } }, async (req, reply) => send('index.html', req.headers['if-none-match'], reply))
   app.get<{ Params: { '*': string } }>('/console/*', { schema: { hide: true } }, async (req, reply) => {
     const sent = send(req.params['*'], req.headers['if-none-match'], reply)
-    if (sent === undefined) {
-      return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no console file ${JSON.stringify(req.params['*'])}` } })
-    }
+    if (sent === undefined) throw new NotFoundError('console file', req.params['*'], `no console file ${JSON.stringify(req.params['*'])}`)
     return sent
   })
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app-context.ts'
-import { ApiError } from '../api-error.ts'
+import { InvalidInputError, NotFoundError } from '../errors.ts'
 import { checkConnectorUrl } from '../registry-host.ts'
 import { eligibleBody, idParams, tokenBody } from '../schemas.ts'
 
@@ -37,13 +37,14 @@ export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revoke
     { schema: { tags, summary: 'Which delegates could run a task for this connector now, and why the others cannot (nothing runs)', body: eligibleBody } },
     async (req) => {
       const b = req.body
-      if ((b.connectorId === undefined) === (b.url === undefined)) throw new ApiError(400, 'INVALID_INPUT', 'body: give either connectorId (a saved connector) or url (one not saved yet)')
+      if ((b.connectorId === undefined) === (b.url === undefined)) throw new InvalidInputError(undefined, 'give either connectorId (a saved connector) or url (one not saved yet)')
       if (b.connectorId !== undefined && b.taskSelectors !== undefined) {
-        throw new ApiError(400, 'INVALID_INPUT', 'body/taskSelectors: with connectorId, the task selectors are delegateSelectors')
+        throw new InvalidInputError('taskSelectors', 'with connectorId, the task selectors are delegateSelectors')
       }
       if (b.connectorId !== undefined) {
-        const c = await connectors.get(b.connectorId).catch(() => {
-          throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(b.connectorId)} does not exist`)
+        const c = await connectors.get(b.connectorId).catch((err: unknown) => {
+          if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(b.connectorId)} does not exist`)
+          throw err
         })
         return eligibility({ connector: c, taskSelectors: b.delegateSelectors ?? [] }, b.probe === true)
       }

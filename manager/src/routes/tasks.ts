@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
-import { ApiError, notFound } from '../api-error.ts'
 import type { AppContext } from '../app-context.ts'
 import { normalizeSelectors } from '../connector-store.ts'
+import { InvalidInputError, NotFoundError } from '../errors.ts'
 import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
 import type { TaskRequest, TaskStatus } from '../tasks.ts'
 
@@ -11,12 +11,11 @@ const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppContext): void {
   api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) => {
-    const connector = await connectors.get(req.body.connectorId).catch(() => {
-      throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+    const connector = await connectors.get(req.body.connectorId).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+      throw err
     })
-    if (req.body.type === 'list-tags' && req.body.image === undefined) {
-      throw new ApiError(400, 'INVALID_INPUT', 'body/image is required for list-tags')
-    }
+    if (req.body.type === 'list-tags' && req.body.image === undefined) throw new InvalidInputError('image', 'required for list-tags')
     const selectors = normalizeSelectors([...connector.delegateSelectors, ...(req.body.delegateSelectors ?? [])])
     const data = await tasks.create(req.body, selectors)
     return reply.status(202).send({ id: data.id, status: 'queued' })
@@ -26,9 +25,9 @@ export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppConte
     '/tasks/:id',
     { schema: { tags, summary: 'One task; with waitMs, wait up to that long for it to end', params: idParams, querystring: taskGetQuery } },
     async (req) => {
-      if (!TASK_ID.test(req.params.id)) throw notFound('task', req.params.id)
+      if (!TASK_ID.test(req.params.id)) throw new NotFoundError('task', req.params.id)
       const view = await tasks.wait(req.params.id, req.query.waitMs ?? 0)
-      if (!view) throw notFound('task', req.params.id)
+      if (!view) throw new NotFoundError('task', req.params.id)
       return view
     },
   )
