@@ -28,4 +28,6 @@ export interface TaskProgress {
   attempts: number
   retries: number
   waitReason: string | null
+  /** the selector set this task waits in, while it is parked (waiting-room.ts) */
+  parkedIn?: string | null
 }

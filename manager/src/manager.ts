@@ -90,6 +90,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     prepare: (data, progress) => preparer.prepare(data, progress),
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
     park: (taskId, selectors) => waiting.park(taskId, selectors, Date.now()),
+    unpark: (taskId, setKey) => waiting.leave(taskId, setKey),
     refresh: (connectorId) => preparer.invalidate(connectorId),
     announceDone: (taskId) => bus.taskDone(taskId),
     onOutcome: (data, outcome) => {

@@ -80,8 +80,10 @@ export interface TasksOptions {
   /** Turns a task into what a delegate needs (connector, decrypted secret, registry host). */
   prepare(data: TaskData, progress: TaskProgress): Promise<DispatchTask>
   dispatch(task: DispatchTask, hooks: DispatchHooks): Promise<RunEnd>
-  /** A parked task waits for a slot of a delegate with these selectors (waiting-room.ts). */
-  park(taskId: string, selectors: readonly string[]): Promise<void>
+  /** Indexes a task that will wait for a slot of a delegate with these selectors; answers its set's key (waiting-room.ts). */
+  park(taskId: string, selectors: readonly string[]): Promise<string>
+  /** A task that waited starts a stint: drop its index entry. */
+  unpark(taskId: string, setKey: string): void
   /** The connector of a task changed while it was handed over: prepare it from Redis again. */
   refresh(connectorId: string): void
   /** Tells every replica that a task ended (their waiters wake). */
@@ -250,6 +252,7 @@ export class Tasks {
     const data = job.data
     const log = this.#o.log.child({ taskId: data.id })
     const progress = readProgress(job.progress)
+    if (progress.parkedIn) this.#o.unpark(data.id, progress.parkedIn)
     const writer = new ProgressWriter(this.#o.redis, this.queue.toKey(data.id), log)
     const hooks: DispatchHooks = { log: (message) => writer.log(message), onState: (state) => writer.state(state) }
     // a stint that finds the task running was interrupted: its manager stopped
@@ -267,11 +270,12 @@ export class Tasks {
     }
     if (end.kind === 'park') {
       this.#inFlight.delete(data.id)
-      writer.state(end.progress)
-      await writer.flushed()
       if (end.refresh) this.#o.refresh(data.connectorId)
+      // indexed before it is delayed: a job is never delayed without its entry (waiting-room.ts)
+      const parkedIn = end.waitingFor ? await this.#o.park(data.id, end.waitingFor) : null
+      writer.state({ ...end.progress, parkedIn })
+      await writer.flushed()
       await job.moveToDelayed(end.until, token)
-      if (end.waitingFor) await this.#o.park(data.id, end.waitingFor)
       throw new DelayedError()
     }
     const { outcome } = end
@@ -317,7 +321,7 @@ export class Tasks {
 
 function readProgress(raw: unknown): TaskProgress {
   const p = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<TaskProgress>
-  return { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null }
+  return { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null, parkedIn: p.parkedIn ?? null }
 }
 
 function baseView(data: TaskData, log: LogRow[]): TaskView {
