@@ -233,6 +233,7 @@ export async function spawnManager(config: ManagerConfig, o: { script?: string; 
     MANAGER_QUEUE_PREFIX: config.queuePrefix,
     MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
     MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
+    MANAGER_UNREACHABLE_MARK_MS: String(config.unreachableMarkMs),
     MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     LOG_LEVEL: 'info',

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { LIMITS } from '../../protocol/src/limits.ts'
+import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, type PasswordRefPolicy } from './resolve-password.ts'
 
 convict.addFormat({
   name: 'manager-urls',
@@ -17,6 +19,17 @@ convict.addFormat({
         throw new Error(`has ${JSON.stringify(u)}, which is not a URL`)
       }
       if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) throw new Error(`must use http(s) or ws(s), not ${parsed.protocol}`)
+    }
+  },
+})
+
+convict.addFormat({
+  name: 'password-refs',
+  validate(value: unknown) {
+    try {
+      parsePasswordRefs(String(value))
+    } catch (e) {
+      throw new Error((e as Error).message.replace(/^DELEGATE_PASSWORD_REFS /, ''), { cause: e })
     }
   },
 })
@@ -51,6 +64,12 @@ const schema = {
   },
   healthPort: { doc: 'Port of the delegate health endpoint (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
   healthHost: { doc: 'Address the health endpoint binds', format: String, default: '0.0.0.0', env: 'DELEGATE_HEALTH_HOST' },
+  passwordRefs: {
+    doc: 'Password references connectors may use on this delegate: env:NAME, env:PREFIX* or file:/dir/*, comma-separated',
+    format: 'password-refs',
+    default: DEFAULT_PASSWORD_REFS,
+    env: 'DELEGATE_PASSWORD_REFS',
+  },
 }
 
 export type DelegateConfig = Readonly<{
@@ -67,6 +86,8 @@ export type DelegateConfig = Readonly<{
   healthHost: string
   /** what `env:NAME` password references resolve against */
   env: Readonly<Record<string, string | undefined>>
+  /** DELEGATE_PASSWORD_REFS, parsed; the delegate adds `env` */
+  passwordRefs: Omit<PasswordRefPolicy, 'env'>
 }>
 
 export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): DelegateConfig {
@@ -89,7 +110,13 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     if (!token) throw new Error(`DELEGATE_TOKEN_FILE names an empty file: ${p.tokenFile}`)
   }
   if (!token) throw new Error('DELEGATE_TOKEN is required (create one with POST /api/v1/delegate-tokens), or DELEGATE_TOKEN_FILE')
-  if (p.capacity < 1) throw new Error('DELEGATE_CAPACITY must be at least 1')
+  // what the manager accepts in hello: a delegate must not configure itself out of the protocol
+  if (p.capacity < 1 || p.capacity > LIMITS.capacity) throw new Error(`DELEGATE_CAPACITY must be from 1 to ${LIMITS.capacity}`)
+  const name = p.name.trim()
+  if (name === '' || name.length > LIMITS.name) throw new Error(`DELEGATE_NAME must be 1 to ${LIMITS.name} characters`)
+  const tags = p.tags.split(',').map((s) => s.trim()).filter(Boolean)
+  if (tags.length > LIMITS.tags) throw new Error(`DELEGATE_TAGS may hold at most ${LIMITS.tags} selectors`)
+  if (tags.some((t) => t.length > LIMITS.tag)) throw new Error(`DELEGATE_TAGS selectors are each at most ${LIMITS.tag} characters`)
   const proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } = {}
   if (p.httpProxy) proxy.httpProxy = p.httpProxy
   if (p.httpsProxy) proxy.httpsProxy = p.httpsProxy
@@ -97,8 +124,8 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
   return Object.freeze({
     managerUrls: p.managerUrl.split(',').map((s) => s.trim()).filter(Boolean),
     token,
-    name: p.name,
-    tags: p.tags.split(',').map((s) => s.trim()).filter(Boolean),
+    name,
+    tags,
     capacity: p.capacity,
     caFile: p.caFile,
     proxy,
@@ -107,6 +134,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     healthPort: p.healthPort,
     healthHost: p.healthHost,
     env,
+    passwordRefs: { patterns: parsePasswordRefs(p.passwordRefs), spec: p.passwordRefs, ownFiles: p.tokenFile ? [p.tokenFile] : [] },
   })
 }
 

@@ -6,17 +6,21 @@ import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
   TaskErrorCode,
+  fitProbeResult,
+  resultFrames,
   type ManagerMessage,
+  type ResultFrame,
   type Probe,
   type ProbeResult,
   type TaskAssign,
   type TaskResult,
+  type TaskResultMessage,
   type TaskSpec,
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
 import { RegistryError } from './registry/errors.ts'
-import { resolvePassword } from './resolve-password.ts'
+import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type PasswordRefPolicy } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
@@ -44,6 +48,8 @@ export interface DelegateOptions {
   log: Logger
   runner: TaskRunner
   env: Readonly<Record<string, string | undefined>>
+  /** DELEGATE_PASSWORD_REFS; default env:REGISTRY_PASSWORD_* */
+  passwordRefs?: Omit<PasswordRefPolicy, 'env'>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
 }
 
@@ -59,7 +65,10 @@ export class Delegate {
   readonly #log: Logger
   readonly #conn: ManagerConnection
   readonly #running = new Map<string, Running>()
+  readonly #passwordRefs: PasswordRefPolicy
   #heartbeat: NodeJS.Timeout | null = null
+  /** results that travel in chunks go one at a time (the manager holds one partial result per delegate) */
+  #streams: Promise<unknown> = Promise.resolve()
   #probes = 0
   #draining = false
   #delegateId: string | null = null
@@ -67,6 +76,10 @@ export class Delegate {
   constructor(opts: DelegateOptions) {
     this.#opts = opts
     this.#log = opts.log
+    this.#passwordRefs = {
+      ...(opts.passwordRefs ?? { patterns: parsePasswordRefs(DEFAULT_PASSWORD_REFS), spec: DEFAULT_PASSWORD_REFS, ownFiles: [] }),
+      env: opts.env,
+    }
     const connOpts: ConstructorParameters<typeof ManagerConnection>[0] = {
       urls: opts.managerUrls,
       token: opts.token,
@@ -177,7 +190,7 @@ export class Delegate {
         this.#probes--
       }
     }
-    this.#conn.send({ type: 'probe.result', probeId: message.probeId, ...answer })
+    this.#conn.send(fitProbeResult({ type: 'probe.result', probeId: message.probeId, ...answer }))
   }
 
   #onDisconnect(): void {
@@ -200,10 +213,10 @@ export class Delegate {
     const started = Date.now()
     const done = (async () => {
       try {
-        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
+        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#passwordRefs, controller.signal) }
         const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
-        this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
+        await this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
@@ -223,8 +236,34 @@ export class Delegate {
   }
 
   #fail(assign: TaskAssign, error: WireFailure): void {
-    this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
+    void this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
   }
+
+  /**
+   * Sends a task's answer fitted to what the manager accepts (protocol/src/encode-result.ts):
+   * in one frame, or as a stream of chunks queued behind any stream still being sent.
+   */
+  async #answer(message: TaskResultMessage): Promise<void> {
+    const frames = resultFrames(message)
+    const first = frames.next()
+    if (first.done) return
+    if (first.value.last) {
+      void this.#conn.sendFrames([first.value.text])
+      return
+    }
+    const stream = this.#streams.then(async () => {
+      const sent = await this.#conn.sendFrames(texts(first.value, frames))
+      if (!sent) this.#log.warn({ taskId: message.taskId, attemptId: message.attemptId }, 'manager connection lost while sending a result')
+    })
+    this.#streams = stream.catch(() => undefined)
+    await stream
+  }
+}
+
+/** The frames' texts, lazily: the first already taken, then the rest as they are made. */
+function* texts(first: ResultFrame, rest: Iterator<ResultFrame>): Generator<string> {
+  yield first.text
+  for (let r = rest.next(); !r.done; r = rest.next()) yield r.value.text
 }
 
 /**

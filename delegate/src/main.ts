@@ -35,6 +35,7 @@ const delegate = new Delegate({
   log,
   runner,
   env: config.env,
+  passwordRefs: config.passwordRefs,
   proxy: config.proxy,
 })
 void starting.then(() => delegate.start())

@@ -1,6 +1,7 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { LIMITS } from '../../protocol/src/limits.ts'
 import { redisConnection } from './redis-options.ts'
 
 const base64Key32 = {
@@ -157,6 +158,10 @@ export type ManagerConfig = Readonly<{
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
   const config = loadValidated(convict(schema, { env, args: [] }), schema, argv)
+  // what delegates accept in welcome: a manager must not configure its delegates out of the protocol
+  if (config.heartbeatIntervalMs < LIMITS.heartbeatMs.min || config.heartbeatIntervalMs > LIMITS.heartbeatMs.max) {
+    throw new Error(`MANAGER_HEARTBEAT_INTERVAL_MS must be from ${LIMITS.heartbeatMs.min} to ${LIMITS.heartbeatMs.max}`)
+  }
   if (config.alertWebhookSecret !== '' && config.alertWebhookUrl === '') {
     throw new Error('MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not: set the webhook to send alerts to, or drop the secret')
   }

@@ -394,6 +394,13 @@ export class Dispatcher {
     return null
   }
 
+  /** The delegate holds this attempt (this replica's, or one relayed to it): its result is awaited (result chunks, gateway). */
+  holds(delegateId: string, attemptId: string): boolean {
+    const relayed = this.#relayed.get(attemptId)
+    if (relayed) return relayed.delegateId === delegateId
+    return this.#attempts.get(attemptId)?.delegate.id === delegateId
+  }
+
   /** A relayed attempt ended without a result reaching us (cancelled, could not be prepared, past its deadline). */
   cancelRelay(delegateId: string, attemptId: string): void {
     const relayed = this.#relayed.get(attemptId)

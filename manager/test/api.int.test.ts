@@ -414,7 +414,7 @@ describe('delegate tokens and delegates', () => {
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ id: expect.any(String), name: 'eu-cluster', token: expect.stringMatching(/^rdt_/) })
     const list = await api.ok('GET', '/api/v1/delegate-tokens')
-    expect(list.tokens.find((t: Json) => t.id === created.body.id)).toEqual({ id: created.body.id, name: 'eu-cluster', createdAt: expect.any(String) })
+    expect(list.tokens.find((t: Json) => t.id === created.body.id)).toEqual({ id: created.body.id, name: 'eu-cluster', delegateName: null, createdAt: expect.any(String) })
     expect(JSON.stringify(list)).not.toContain(created.body.token)
     expect((await api.call('DELETE', `/api/v1/delegate-tokens/${created.body.id}`)).status).toBe(204)
     expectError(await api.call('DELETE', `/api/v1/delegate-tokens/${created.body.id}`), 404, 'NOT_FOUND')

@@ -97,7 +97,7 @@ describe('the secrets grep', () => {
       version: 'test',
       log: dlog,
       runner: new RegistryClient({ log: dlog, connectTimeoutMs: 2_000 }),
-      env: { REGISTRY_PASSWORD: refPassword },
+      env: { REGISTRY_PASSWORD_CAROL: refPassword },
     })
     d.start()
     cleanup.push(() => d.close())
@@ -127,8 +127,8 @@ describe('the secrets grep', () => {
     const basicBad = await connector({ url: basic.hostPort, username: 'alice', passwordSecretId: ids.wrong })
     const bearerOk = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.bearer })
     const bearerBad = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.wrong })
-    const byRef = await connector({ url: byRefRegistry.hostPort, username: 'carol', passwordRef: 'env:REGISTRY_PASSWORD' })
-    const byRefWrong = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD' })
+    const byRef = await connector({ url: byRefRegistry.hostPort, username: 'carol', passwordRef: 'env:REGISTRY_PASSWORD_CAROL' })
+    const byRefWrong = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD_CAROL' })
     const anon = await connector({ url: anonymous, username: 'alice', passwordSecretId: ids.basic })
     const refused = await connector({ url: '127.0.0.1:1', username: 'alice', passwordSecretId: ids.basic })
 

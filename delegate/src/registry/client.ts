@@ -67,6 +67,11 @@ export class RegistryClient {
       return await this.#run(task, signal, opts)
     } catch (err) {
       if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+      // Listing turns an oversized page into `truncated`; anywhere else (/v2/, /v1/_ping, a token
+      // realm) a body that large means this is not the registry it claims to be.
+      if (err instanceof BodyTooLargeError) {
+        throw new RegistryError('PROTOCOL_ERROR', `The registry answered with a body far larger than that request warrants (${err.message}): check that the URL points at a registry.`)
+      }
       // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
       // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
       throw err
@@ -144,7 +149,7 @@ export class RegistryClient {
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
         const images = registry.prefix ? list.entries.filter((e) => e.startsWith(registry.prefix)) : list.entries
-        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated }
+        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       case 'list-tags': {
@@ -161,7 +166,7 @@ export class RegistryClient {
           deadline: opts.deadline,
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
-        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated }
+        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       default: {

@@ -83,7 +83,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       failIfFailed(task)
       const result = task.result
       if (result?.type !== 'list-images') throw wrongResult(task)
-      return { images: result.images, truncated: result.truncated, task: withoutResult(task) }
+      return { images: result.images, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
     },
   )
 
@@ -95,7 +95,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
       failIfFailed(task)
       const result = task.result
       if (result?.type !== 'list-tags') throw wrongResult(task)
-      return { image: result.image, tags: result.tags, truncated: result.truncated, task: withoutResult(task) }
+      return { image: result.image, tags: result.tags, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
     },
   )
 }

@@ -15,11 +15,15 @@ interface EligibleBody {
 }
 
 export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revokeToken, connectors, eligibility }: AppContext): void {
-  api.post<{ Body: { name: string } }>('/delegate-tokens', { schema: { tags, summary: 'Create a delegate token (shown only in this answer)', body: tokenBody } }, async (req, reply) => {
-    const created = await tokens.create(req.body.name)
-    req.log.info({ tokenId: created.id, name: created.name }, 'delegate token created')
-    return reply.status(201).send(created)
-  })
+  api.post<{ Body: { name: string; delegateName?: string } }>(
+    '/delegate-tokens',
+    { schema: { tags, summary: 'Create a delegate token (shown only in this answer); delegateName binds it to that one delegate name', body: tokenBody } },
+    async (req, reply) => {
+      const created = await tokens.create(req.body.name, req.body.delegateName ?? null)
+      req.log.info({ tokenId: created.id, name: created.name, delegateName: created.delegateName }, 'delegate token created')
+      return reply.status(201).send(created)
+    },
+  )
   api.get('/delegate-tokens', { schema: { tags, summary: 'List delegate tokens (no token values)' } }, async () => ({ tokens: await tokens.list() }))
   api.delete<{ Params: { id: string } }>('/delegate-tokens/:id', { schema: { tags, summary: 'Revoke a token: its delegates are disconnected and cannot reconnect', params: idParams } }, async (req, reply) => {
     await tokens.revoke(req.params.id)
