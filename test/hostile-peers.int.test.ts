@@ -272,8 +272,14 @@ describe('revoked tokens', () => {
       const revokedAt = Date.now()
       expect((await api.call('DELETE', `/api/v1/delegate-tokens/${token.id}`)).status).toBe(204)
       // out of dispatch at once: the task is back to waiting, no longer on "deaf"
-      const waiting = await api.ok('GET', `/api/v1/tasks/${task.id}`)
-      expect(waiting.status).toBe('queued')
+      // (the DELETE answers once the token is gone; the attempt ends a moment later, on the socket's owner)
+      const waiting = await waitFor(
+        async () => {
+          const view = await api.ok('GET', `/api/v1/tasks/${task.id}`)
+          return view.status === 'queued' ? view : false
+        },
+        { timeoutMs: 2_000, what: 'the revoked delegate to lose its task' },
+      )
       expect(waiting.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/deaf lost .*revoked/)
       // a forged answer after revocation changes nothing
       peer.send(JSON.stringify({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result: { type: 'list-tags', image: 'app', tags: ['forged'], truncated: false } } }))
