@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
 
 convict.addFormat({
   name: 'manager-urls',
@@ -49,8 +50,9 @@ const schema = {
     default: 30_000,
     env: 'DELEGATE_DRAIN_GRACE_MS',
   },
-  healthPort: { doc: 'Port of the delegate health endpoint (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
+  healthPort: { doc: 'Port of the delegate health endpoint and its /metrics (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
   healthHost: { doc: 'Address the health endpoint binds', format: String, default: '0.0.0.0', env: 'DELEGATE_HEALTH_HOST' },
+  ...tracingSchema,
 }
 
 export type DelegateConfig = Readonly<{
@@ -65,6 +67,8 @@ export type DelegateConfig = Readonly<{
   drainGraceMs: number
   healthPort: number
   healthHost: string
+  /** null: tracing off (no OTLP endpoint) */
+  tracing: TracingConfig | null
   /** what `env:NAME` password references resolve against */
   env: Readonly<Record<string, string | undefined>>
 }>
@@ -77,7 +81,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     HTTP_PROXY: env.HTTP_PROXY ?? env.http_proxy,
     NO_PROXY: env.NO_PROXY ?? env.no_proxy,
   }
-  const p = loadValidated(convict(schema, { env: merged, args: [] }), schema, argv)
+  const { tracing, rest: p } = takeTracing(loadValidated(convict(schema, { env: merged, args: [] }), schema, argv), 'registry-delegate')
   let token = p.token.trim()
   if (p.tokenFile) {
     if (token) throw new Error('DELEGATE_TOKEN and DELEGATE_TOKEN_FILE are both set; keep one')
@@ -106,6 +110,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     drainGraceMs: p.drainGraceMs,
     healthPort: p.healthPort,
     healthHost: p.healthHost,
+    tracing,
     env,
   })
 }

@@ -1,6 +1,7 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
 import { redisConnection } from './redis-options.ts'
 
 const base64Key32 = {
@@ -45,6 +46,22 @@ convict.addFormat({
       url = undefined
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL')
+  },
+})
+convict.addFormat({
+  name: 'trace-url-template',
+  validate(value: unknown) {
+    if (value === '') return
+    const text = String(value)
+    let url: URL | undefined
+    try {
+      url = new URL(text.replaceAll('{traceId}', '0'))
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !text.includes('{traceId}')) {
+      throw new Error('must be an http(s) URL holding {traceId}, e.g. http://jaeger:16686/trace/{traceId}')
+    }
   },
 })
 convict.addFormat({
@@ -131,6 +148,13 @@ const schema = {
     default: 10_000,
     env: 'MANAGER_WATCH_INTERVAL_MS',
   },
+  traceUrlTemplate: {
+    doc: 'Where the console links a task\'s trace: a URL with {traceId} (a Jaeger or Tempo UI)',
+    format: 'trace-url-template',
+    default: '',
+    env: 'MANAGER_TRACE_URL_TEMPLATE',
+  },
+  ...tracingSchema,
 }
 
 export type ManagerConfig = Readonly<{
@@ -149,6 +173,10 @@ export type ManagerConfig = Readonly<{
   alertWebhookUrl: string
   alertWebhookSecret: string
   watchIntervalMs: number
+  /** '' or a URL with {traceId} */
+  traceUrlTemplate: string
+  /** null: tracing off (no OTLP endpoint) */
+  tracing: TracingConfig | null
 }>
 
 /**
@@ -156,11 +184,12 @@ export type ManagerConfig = Readonly<{
  * whose message is one line per wrong setting, naming its environment variable.
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
-  const config = loadValidated(convict(schema, { env, args: [] }), schema, argv)
-  if (config.alertWebhookSecret !== '' && config.alertWebhookUrl === '') {
+  const p = loadValidated(convict(schema, { env, args: [] }), schema, argv)
+  if (p.alertWebhookSecret !== '' && p.alertWebhookUrl === '') {
     throw new Error('MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not: set the webhook to send alerts to, or drop the secret')
   }
-  return Object.freeze(config)
+  const { tracing, rest } = takeTracing(p, 'registry-delegates-manager')
+  return Object.freeze({ ...rest, tracing })
 }
 
 /** Every environment variable this process reads (the README's configuration table lists them). */
