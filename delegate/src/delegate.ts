@@ -14,7 +14,9 @@ import {
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
+import type { DelegateObserver } from './metrics.ts'
 import { resolvePassword } from './resolve-password.ts'
+import { startTaskSpan } from './task-tracing.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
@@ -40,6 +42,8 @@ export interface DelegateOptions {
   runner: TaskRunner
   env: Readonly<Record<string, string | undefined>>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+  /** metrics (DELEGATE_HEALTH_PORT on) */
+  observer?: Pick<DelegateObserver, 'taskEnded' | 'reconnecting'> | undefined
 }
 
 interface Running {
@@ -76,6 +80,7 @@ export class Delegate {
       }),
       onMessage: (m) => this.#onMessage(m),
       onDisconnect: () => this.#onDisconnect(),
+      onReconnecting: () => opts.observer?.reconnecting(),
     }
     if (opts.proxy) connOpts.proxy = opts.proxy
     this.#conn = new ManagerConnection(connOpts)
@@ -193,21 +198,29 @@ export class Delegate {
     // The manager cancels at the deadline; this is the safety net if that message never comes.
     const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()) + 2_000)
     const started = Date.now()
+    const span = startTaskSpan(assign, this.#opts.name)
+    const { observer } = this.#opts
     const done = (async () => {
       try {
         const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
-        const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
+        const result = await span.within(() => this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline }))
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
+        span.end('succeeded')
+        observer?.taskEnded(assign.task.type, 'succeeded')
         this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
           log.info({ durationMs: Date.now() - started, reason: String(controller.signal.reason) }, 'task aborted')
+          span.end('aborted')
+          observer?.taskEnded(assign.task.type, 'aborted')
           return
         }
         const failure = toWireFailure(err)
         if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
+        span.end('failed', failure.code)
+        observer?.taskEnded(assign.task.type, 'failed', failure.code)
         this.#fail(assign, failure)
       } finally {
         clearTimeout(timeout)

@@ -28,4 +28,6 @@ export interface TaskProgress {
   attempts: number
   retries: number
   waitReason: string | null
+  /** epoch ms it went back to the queue (parked), for the trace's queue wait */
+  queuedAt?: number
 }

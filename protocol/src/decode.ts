@@ -6,6 +6,7 @@ import {
   type ManagerMessage,
   type ProbeResult,
   type RegistryTarget,
+  type TaskAssign,
   type TaskResult,
   type TaskSpec,
   type TaskType,
@@ -15,6 +16,9 @@ import { decodeProfile } from './profile.ts'
 
 /** Frames above this size are refused before parsing (ws `maxPayload` uses the same number). */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+/** A W3C traceparent is 55 characters in version 00; later versions may only append. */
+export const MAX_TRACEPARENT = 128
 
 type Obj = Record<string, unknown>
 
@@ -204,14 +208,18 @@ export function decodeManagerMessage(data: unknown): ManagerMessage {
         delegateId: str(o, 'delegateId', 'welcome', 128),
         heartbeatMs: int(o, 'heartbeatMs', 'welcome', 100, 600_000),
       }
-    case 'task.assign':
-      return {
+    case 'task.assign': {
+      const assign: TaskAssign = {
         type: 'task.assign',
         taskId: str(o, 'taskId', 'task.assign', 128),
         attemptId: str(o, 'attemptId', 'task.assign', 128),
         task: spec(o.task),
         deadline: int(o, 'deadline', 'task.assign', 0, Number.MAX_SAFE_INTEGER),
       }
+      const traceparent = optStr(o, 'traceparent', 'task.assign', MAX_TRACEPARENT)
+      if (traceparent !== undefined) assign.traceparent = traceparent
+      return assign
+    }
     case 'task.cancel':
       return {
         type: 'task.cancel',

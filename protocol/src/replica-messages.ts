@@ -146,7 +146,7 @@ export function decodeHandoverMessage(raw: string): HandoverMessage | null {
   if (!isStr(o.delegateId, 128) || !isStr(o.attemptId, 128)) return null
   switch (o.t) {
     case 'assign':
-      return isStr(o.origin, 64) && isStr(o.taskId, 128) && isStr(o.connectorId, 128) && isStr(o.connectorRev, 64) && isNum(o.deadline) && isObj(o.spec)
+      return isStr(o.origin, 64) && isStr(o.taskId, 128) && isStr(o.connectorId, 128) && isStr(o.connectorRev, 64) && isNum(o.deadline) && isObj(o.spec) && (o.traceparent === undefined || isStr(o.traceparent, 128))
         ? (o as HandoverMessage)
         : null
     case 'cancel':

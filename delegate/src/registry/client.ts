@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
-import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
+import { BodyTooLargeError, Http, type HttpOptions, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { registryProfile } from './profile.ts'
@@ -29,6 +29,8 @@ export interface RegistryClientOptions {
   /** Per request: connect timeout, and headers/body inactivity timeout. */
   connectTimeoutMs?: number | undefined
   requestTimeoutMs?: number | undefined
+  /** every registry request (metrics) */
+  onRequest?: HttpOptions['onRequest']
 }
 
 /** What a probe found (protocol `probe.result` without its envelope). */
@@ -56,6 +58,7 @@ export class RegistryClient {
       proxy: opts.proxy,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      onRequest: opts.onRequest,
     })
     this.#limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts.limits ?? {}) }
     this.#proxied = Boolean(opts.proxy?.httpProxy || opts.proxy?.httpsProxy)
