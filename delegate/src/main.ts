@@ -59,7 +59,7 @@ async function main(c: DelegateConfig): Promise<void> {
       ? createServer((req, res) => {
           if (metrics && req.url === '/metrics') {
             metrics.registry.metrics().then(
-              (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+              (text: string) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
               (err: unknown) => {
                 log.warn({ err }, 'metrics scrape failed')
                 res.writeHead(500).end()

@@ -3,7 +3,10 @@
  * health answer. main.ts imports this file (and so prom-client) only when the health port is on:
  * a delegate without it never loads prom-client. Gauges that mirror state are read on scrape.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import Counter from 'prom-client/lib/counter.js'
+import Gauge from 'prom-client/lib/gauge.js'
+import Histogram from 'prom-client/lib/histogram.js'
+import Registry from 'prom-client/lib/registry.js'
 import type { ConnectionState } from './manager-connection.ts'
 
 /** What the delegate reports as it works (delegate.ts, manager-connection.ts, registry/http.ts). */
