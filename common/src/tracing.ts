@@ -2,11 +2,11 @@
  * Starts the OpenTelemetry SDK for one process: a tracer provider with a batch span processor and
  * an OTLP/HTTP exporter, the AsyncLocalStorage context manager and the W3C trace-context
  * propagator, all registered with `@opentelemetry/api`. Called from main.ts only when an endpoint
- * is set: the SDK is loaded by dynamic import here and nowhere else, so a process without tracing
- * never evaluates it, and every span call in the code goes to the API's no-op.
+ * is set: the SDK is loaded here and nowhere else (load-tracing-sdk.ts), so a process without
+ * tracing never evaluates it, and every span call in the code goes to the API's no-op.
  */
-import { context, diag, DiagLogLevel, propagation, trace } from '@opentelemetry/api'
-import type { Sampler } from '@opentelemetry/sdk-trace'
+import { loadTracingSdk } from './load-tracing-sdk.ts'
+import type { Sampler } from './tracing-sdk.ts'
 import type { TracingConfig } from './tracing-config.ts'
 
 export interface Tracing {
@@ -25,14 +25,9 @@ const SCHEDULED_DELAY_MS = 1_000
 const MAX_QUEUE = 8_192
 
 export async function startTracing(config: TracingConfig, identity: { version: string; instanceId: string }, sink: DiagSink): Promise<Tracing> {
-  const [{ TracerProvider, BatchSpanProcessor, AlwaysOnSampler, AlwaysOffSampler, ParentBasedSampler, TraceIdRatioBasedSampler }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator, parseKeyPairsIntoRecord }, { resourceFromAttributes }, exporterModule] =
-    await Promise.all([
-      import('@opentelemetry/sdk-trace'),
-      import('@opentelemetry/context-async-hooks'),
-      import('@opentelemetry/core'),
-      import('@opentelemetry/resources'),
-      config.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : import('@opentelemetry/exporter-trace-otlp-proto'),
-    ])
+  const sdk = await loadTracingSdk()
+  const { context, diag, DiagLogLevel, propagation, trace } = sdk
+  const { TracerProvider, BatchSpanProcessor, AlwaysOnSampler, AlwaysOffSampler, ParentBasedSampler, TraceIdRatioBasedSampler, W3CTraceContextPropagator, parseKeyPairsIntoRecord } = sdk
 
   // The SDK reports export failures through diag; only the kind of failure reaches the log (the
   // exporter's messages name the URL at most, never the headers).
@@ -56,10 +51,11 @@ export async function startTracing(config: TracingConfig, identity: { version: s
     parentbased_always_off: () => new ParentBasedSampler({ root: new AlwaysOffSampler() }),
     parentbased_traceidratio: () => new ParentBasedSampler({ root: ratio }),
   }
-  const exporter = new exporterModule.OTLPTraceExporter({ url: config.url, headers: parseKeyPairsIntoRecord(config.headers) })
+  const Exporter = config.protocol === 'http/json' ? sdk.OtlpJsonExporter : sdk.OtlpProtobufExporter
+  const exporter = new Exporter({ url: config.url, headers: parseKeyPairsIntoRecord(config.headers) })
   const provider = new TracerProvider({
     sampler: samplers[config.sampler](),
-    resource: resourceFromAttributes({
+    resource: sdk.resourceFromAttributes({
       ...parseKeyPairsIntoRecord(config.resourceAttributes),
       'service.name': config.serviceName,
       'service.version': identity.version,
@@ -67,7 +63,7 @@ export async function startTracing(config: TracingConfig, identity: { version: s
     }),
     spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: SCHEDULED_DELAY_MS, maxQueueSize: MAX_QUEUE })],
   })
-  const contextManager = new AsyncLocalStorageContextManager().enable()
+  const contextManager = new sdk.AsyncLocalStorageContextManager().enable()
   context.setGlobalContextManager(contextManager)
   propagation.setGlobalPropagator(new W3CTraceContextPropagator())
   trace.setGlobalTracerProvider(provider)

@@ -16,15 +16,22 @@ import {
 import { ManagerConnection } from './manager-connection.ts'
 import type { DelegateObserver } from './metrics.ts'
 import { resolvePassword } from './resolve-password.ts'
-import { startTaskSpan } from './task-tracing.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
-  /** `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. */
-  run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
+  /**
+   * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once; `trace`: the
+   * assignment, whose traceparent the work's trace continues.
+   */
+  run(task: TaskSpec, signal: AbortSignal, opts?: RunOptions): Promise<TaskResult>
   /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
   probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
   close(): Promise<void>
+}
+
+export interface RunOptions {
+  deadline?: number
+  trace?: { taskId: string; attemptId: string; traceparent?: string | undefined }
 }
 
 /** Probes at once; more are answered at once as refused (they are cheap, but not free). */
@@ -198,28 +205,25 @@ export class Delegate {
     // The manager cancels at the deadline; this is the safety net if that message never comes.
     const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()) + 2_000)
     const started = Date.now()
-    const span = startTaskSpan(assign, this.#opts.name)
     const { observer } = this.#opts
     const done = (async () => {
       try {
         const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
-        const result = await span.within(() => this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline }))
+        const trace = { taskId: assign.taskId, attemptId: assign.attemptId, traceparent: assign.traceparent }
+        const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline, trace })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
-        span.end('succeeded')
         observer?.taskEnded(assign.task.type, 'succeeded')
         this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
           log.info({ durationMs: Date.now() - started, reason: String(controller.signal.reason) }, 'task aborted')
-          span.end('aborted')
           observer?.taskEnded(assign.task.type, 'aborted')
           return
         }
         const failure = toWireFailure(err)
         if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
-        span.end('failed', failure.code)
         observer?.taskEnded(assign.task.type, 'failed', failure.code)
         this.#fail(assign, failure)
       } finally {

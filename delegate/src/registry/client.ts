@@ -17,6 +17,7 @@ import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { registryProfile } from './profile.ts'
 import { redactUrl } from './redact.ts'
 import { RegistrySession, type Credentials } from './session.ts'
+import { inTaskSpan, type TaskTrace } from './task-span.ts'
 import { TokenCache } from './token-cache.ts'
 
 export interface RegistryClientOptions {
@@ -39,6 +40,8 @@ export type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
 export interface RunOptions {
   /** Epoch ms after which the answer is no longer wanted: bounds Retry-After waits and listing. */
   deadline?: number | undefined
+  /** the assignment, whose trace the run continues (task-span.ts) */
+  trace?: TaskTrace | undefined
 }
 
 const PING_BODY_MAX = 256 * 1024
@@ -65,14 +68,16 @@ export class RegistryClient {
   }
 
   async run(task: TaskSpec, signal: AbortSignal, opts: RunOptions = {}): Promise<TaskResult> {
-    try {
-      return await this.#run(task, signal, opts)
-    } catch (err) {
-      if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
-      // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
-      // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
-      throw err
-    }
+    return inTaskSpan(task, opts.trace, signal, async () => {
+      try {
+        return await this.#run(task, signal, opts)
+      } catch (err) {
+        if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+        // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
+        // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
+        throw err
+      }
+    })
   }
 
   /**
