@@ -32,6 +32,8 @@ export interface OtlpReceiver {
   bodies: string[]
   /** requests that were not JSON trace exports */
   refused: number
+  /** export requests answered (also when discarding) */
+  exports: number
   close(): Promise<void>
 }
 
@@ -52,10 +54,12 @@ export async function startOtlpReceiver(o: { discard?: boolean } = {}): Promise<
   const spans: ReceivedSpan[] = []
   const bodies: string[] = []
   let refused = 0
+  let exports = 0
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => (o.discard ? undefined : chunks.push(c)))
     req.on('end', () => {
+      exports++
       if (o.discard) {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
         return
@@ -102,6 +106,9 @@ export async function startOtlpReceiver(o: { discard?: boolean } = {}): Promise<
     bodies,
     get refused() {
       return refused
+    },
+    get exports() {
+      return exports
     },
     close: () =>
       new Promise<void>((resolve) => {
