@@ -2,6 +2,7 @@
 import type { Command } from 'commander'
 import { Client } from './http.ts'
 import { usage } from './errors.ts'
+import { printable, printableJson } from './printable.ts'
 
 export interface GlobalOptions {
   server: string
@@ -28,9 +29,9 @@ export function context(cmd: Command): Ctx {
   return {
     client: new Client(o.server, o.apiKey),
     json: o.json === true,
-    out: (text) => void process.stdout.write(`${text}\n`),
-    outJson: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
-    note: (text) => void process.stderr.write(`${text}\n`),
+    out: (text) => void process.stdout.write(`${printable(text)}\n`),
+    outJson: (value) => void process.stdout.write(`${printableJson(value)}\n`),
+    note: (text) => void process.stderr.write(`${printable(text)}\n`),
   }
 }
 

@@ -1,6 +1,6 @@
 /** The manager's REST API (SPEC §3) as the CLI calls it: JSON in and out, errors as CliError. */
 import { request } from 'undici'
-import { CliError, EXIT, usage } from './errors.ts'
+import { CliError, EXIT, relayed, usage } from './errors.ts'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
 
@@ -61,11 +61,8 @@ export class Client {
         bodyTimeout: waitMs + 15_000,
       })
     } catch (err) {
-      const code = (err as { code?: string }).code ?? ''
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? ''
-      if (UNREACHABLE.has(code) || UNREACHABLE.has(cause) || (err as Error).name === 'AggregateError') {
-        throw new CliError('UNREACHABLE', `no manager answers at ${this.server} (${code || cause || (err as Error).message})`, EXIT.unreachable)
-      }
+      const code = networkCodes(err).find((c) => UNREACHABLE.has(c))
+      if (code !== undefined) throw new CliError('UNREACHABLE', `no manager answers at ${this.server} (${code})`, EXIT.unreachable)
       throw err
     }
     const text = await res.body.text()
@@ -78,10 +75,22 @@ export class Client {
       })
     }
     if (res.statusCode < 300) return json as T
-    const answer = (json ?? {}) as { error?: { code?: string; message?: string }; task?: { id: string; status: string } }
-    const code = answer.error?.code ?? `HTTP_${res.statusCode}`
-    const message = answer.error?.message ?? `the manager answered ${res.statusCode}`
+    const answer = (json ?? {}) as { error?: { code?: unknown; message?: unknown }; task?: { id: string; status: string } }
+    if (typeof answer.error?.code !== 'string') {
+      throw new CliError('UNREACHABLE', `${this.server} answered ${res.statusCode} without the manager's error`, EXIT.unreachable, {
+        hint: 'Check --server: it must be the manager itself (or a proxy that passes /api/v1 through).',
+      })
+    }
+    const message = typeof answer.error.message === 'string' ? answer.error.message : `the manager answered ${res.statusCode}`
     const exitCode = res.statusCode < 500 ? EXIT.usage : EXIT.failed
-    throw new CliError(code, message, exitCode, answer.task ? { task: answer.task } : {})
+    throw new CliError(relayed(answer.error.code), message, exitCode, answer.task ? { task: answer.task } : {})
   }
+}
+
+/** The codes on a failed request, its cause and (happy eyeballs) each address tried. */
+function networkCodes(err: unknown, depth = 0): string[] {
+  if (typeof err !== 'object' || err === null || depth > 3) return []
+  const { code, cause } = err as { code?: unknown; cause?: unknown }
+  const inner = err instanceof AggregateError ? (err.errors as unknown[]) : []
+  return [...(typeof code === 'string' ? [code] : []), ...[cause, ...inner].flatMap((e) => networkCodes(e, depth + 1))]
 }

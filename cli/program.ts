@@ -8,6 +8,7 @@ import { secretsCommand } from './commands/secrets.ts'
 import { tasksCommand } from './commands/tasks.ts'
 import { tokensCommand } from './commands/tokens.ts'
 import { CliError, describe, EXIT } from './errors.ts'
+import { printable } from './printable.ts'
 
 const EPILOG = `
 Environment:
@@ -63,10 +64,10 @@ export async function run(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage
     }
     if (err instanceof CliError) {
-      process.stderr.write(`${describe(err)}\n`)
+      process.stderr.write(`${printable(describe(err))}\n`)
       return err.exitCode
     }
-    process.stderr.write(`error: INTERNAL: ${(err as Error).stack ?? String(err)}\n`)
+    process.stderr.write(`error: INTERNAL: ${printable((err as Error).stack ?? String(err))}\n`)
     return EXIT.failed
   }
 }

@@ -1,9 +1,10 @@
 /** Human output: aligned columns, no colours, one row per line, so that grep and awk still work. */
+import { printableInLine } from './printable.ts'
 
 export type Cell = string | number | boolean | null | undefined
 
 export function table(headers: string[], rows: Cell[][]): string {
-  const text = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))))
+  const text = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : printableInLine(String(c)))))
   const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => r[i]!.length)))
   const line = (cells: string[]) =>
     cells

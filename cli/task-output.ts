@@ -1,6 +1,8 @@
 /** A task for humans: its facts, its outcome and its selection log. */
 import type { TaskView } from '../manager/src/tasks.ts'
+import { TaskErrorCode } from '../protocol/src/index.ts'
 import { CliError, EXIT } from './errors.ts'
+import { printableInLine } from './printable.ts'
 import { duration } from './table.ts'
 
 export const FINAL = new Set(['succeeded', 'failed', 'expired'])
@@ -13,8 +15,9 @@ export function outcomeLine(t: TaskView): string {
   const r = t.result
   if (t.status === 'succeeded' && r) {
     if (r.type === 'validate-connector') return `valid: ${r.url} speaks ${r.apiVersion ?? 'the registry API'}, auth ${r.authScheme}`
-    if (r.type === 'list-images') return `${r.images.length} images${r.truncated ? ' (truncated)' : ''}`
-    return `${r.tags.length} tags of ${r.image}${r.truncated ? ' (truncated)' : ''}`
+    const skipped = r.skipped ? `, ${r.skipped} left out (outside the distribution grammar)` : ''
+    if (r.type === 'list-images') return `${r.images.length} images${r.truncated ? ' (truncated)' : ''}${skipped}`
+    return `${r.tags.length} tags of ${r.image}${r.truncated ? ' (truncated)' : ''}${skipped}`
   }
   if (t.error) return `${t.error.code}: ${t.error.message}`
   return t.status
@@ -35,12 +38,12 @@ export function describeTask(t: TaskView, connectorName?: string): string {
     ['outcome', outcomeLine(t)],
   ]
   const width = Math.max(...facts.map(([k]) => k.length))
-  const log = t.selectionLog.map((e) => `  ${`+${((Date.parse(e.at) - start) / 1000).toFixed(3)}s`.padStart(9)}  ${e.message}`)
-  return [...facts.map(([k, v]) => `${k.padEnd(width)}  ${v}`), '', 'selection log:', ...(log.length ? log : ['  (empty: the task waits for the dispatcher)'])].join('\n')
+  const log = t.selectionLog.map((e) => `  ${`+${((Date.parse(e.at) - start) / 1000).toFixed(3)}s`.padStart(9)}  ${printableInLine(e.message)}`)
+  return [...facts.map(([k, v]) => `${k.padEnd(width)}  ${printableInLine(v)}`), '', 'selection log:', ...(log.length ? log : ['  (empty: the task waits for the dispatcher)'])].join('\n')
 }
 
 /** A task that ended without success, as the error that exits 1. */
 export function taskFailure(t: TaskView): CliError {
-  const error = t.error ?? { code: t.status === 'expired' ? 'EXPIRED' : 'FAILED', message: `task ${t.status}` }
+  const error = t.error ?? { code: t.status === 'expired' ? TaskErrorCode.EXPIRED : TaskErrorCode.INTERNAL, message: `task ${t.status} without an error` }
   return new CliError(error.code, error.message, EXIT.failed, { task: { id: t.id, status: t.status } })
 }

@@ -10,11 +10,13 @@ import Dispatcher from 'undici/lib/dispatcher/dispatcher.js'
 import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js'
 import api from 'undici/lib/api/index.js'
 import util from 'undici/lib/core/util.js'
+import errors from 'undici/lib/core/errors.js'
 
 // as undici's index does: every dispatcher gets request(), stream(), pipeline() …
 Object.assign(Dispatcher.prototype, api)
 
-export { Agent, EnvHttpProxyAgent }
+// the error classes, so that http.ts decides on a failure's class (RequestAbortedError from a proxy)
+export { Agent, EnvHttpProxyAgent, errors }
 
 /** undici's `request(url, opts)`, for callers that always name their dispatcher. */
 export function request(url, opts) {

@@ -4,14 +4,18 @@
  * and the exit code.
  */
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ANY_CONTROL } from './controls.ts'
 import type { Command } from 'commander'
 import type { Delegate } from '../delegate/src/delegate.ts'
 import { buildProgram } from '../cli/program.ts'
 import { freePort } from './containers.ts'
 import { root, startTestDelegate, startTestManager, type TestManager } from './harness.ts'
 import { seedRepository } from './seed-registry.ts'
+import { isPing, json, startFaultServer } from '../delegate/test/fault-server.ts'
 
 interface Run {
   code: number | null
@@ -170,6 +174,29 @@ describe('delegatectl', () => {
     expect(r.stderr).toMatch(/^error: UNREACHABLE: no manager answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\nhint: /)
   })
 
+  it('exits 3 when something other than the manager answers, JSON or not', async () => {
+    // a gateway in front of a stopped manager: what a real manager never answers
+    const answers = [
+      { type: 'application/json', body: '{"message":"bad gateway"}' },
+      { type: 'text/html', body: '<html>502 Bad Gateway</html>' },
+    ]
+    const gateway = createServer((_req, res) => {
+      const a = answers.shift()!
+      res.writeHead(502, { 'content-type': a.type }).end(a.body)
+    })
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r))
+    try {
+      const server = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`
+      for (const said of [/answered 502 without the manager's error/, /answered 502 with something other than the manager's JSON/]) {
+        const r = await ctl(['delegates', 'ls', '--server', server])
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 3, stderr: expect.stringMatching(new RegExp(`^error: UNREACHABLE: .*${said.source}.*\\nhint: +Check --server`)) })
+      }
+    } finally {
+      gateway.closeAllConnections()
+      await new Promise((r) => gateway.close(r))
+    }
+  })
+
   it('lists, shows and waits for tasks, with the selection log', async () => {
     const c = await m.api.ok<{ id: string }>('POST', '/api/v1/connectors', { name: 'gpu only', type: 'docker-registry', url: inject('registryHostPort'), delegateSelectors: ['gpu'] })
     const { id } = await m.api.ok<{ id: string }>('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id, image: repo })
@@ -217,9 +244,43 @@ describe('delegatectl', () => {
     expect(token.stdout).toMatch(/^rdt_\S+\n$/)
     expect(token.stderr).toMatch(/shown only this once/)
     delegates.push(await startTestDelegate(m.url, token.stdout.trim(), { name: 'cli-with-new-token' }))
-    expect((await ctl(['tokens', 'ls'])).stdout).toMatch(/cli-west/)
+    expect((await ctl(['tokens', 'ls'])).stdout).toMatch(/cli-west\s+any\s/)
+    const bound = await ctl(['tokens', 'create', 'cli-bound', '--delegate-name', 'cli-east-1'])
+    expect(bound.code).toBe(0)
+    expect(bound.stderr).toMatch(/Only a delegate named cli-east-1 may use it/)
+    expect(bound.stderr).toMatch(/DELEGATE_NAME=cli-east-1/)
+    expect((await ctl(['tokens', 'ls'])).stdout).toMatch(/cli-bound\s+cli-east-1\s/)
     expect(await ctl(['tokens', 'revoke', 'cli-west'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^revoked token cli-west/) })
     expect(JSON.parse((await ctl(['tokens', 'ls', '--json'])).stdout).tokens.map((t: { name: string }) => t.name)).not.toContain('cli-west')
+  })
+
+  it('prints no control character a registry or a peer sent, and says how many tags it left out', async () => {
+    const registry = await startFaultServer((_req, res, url) => {
+      if (isPing(url)) return json(res, 200, {})
+      // a registry whose tags and error messages carry escape sequences
+      if (url.pathname.includes('broken')) return json(res, 400, { errors: [{ code: 'X\u001b]0;pwned\u0007', message: 'm' }] })
+      return json(res, 200, { name: 'x', tags: ['1.0', '\u001b[2J\u001b[Hfake', 'a\u009b31m'] })
+    })
+    try {
+      await ctl(['connectors', 'create', '--name', 'evil\u001b[31mred\u202e', '--url', registry.url, '--selector', 'docker'])
+      const outputs = [
+        await ctl(['connectors', 'ls']),
+        await ctl(['connectors', 'ls', '--json']),
+        await ctl(['tags', 'evil\u001b[31mred\u202e', 'team/x']),
+        await ctl(['tags', 'evil\u001b[31mred\u202e', 'team/broken']),
+        await ctl(['tasks', 'ls']),
+      ]
+      for (const o of outputs) expect(o.stdout + o.stderr).not.toMatch(ANY_CONTROL)
+      expect(outputs[0]!.stdout).toContain('evil\\x1b[31mred\\u202e')
+      expect(JSON.parse(outputs[1]!.stdout).connectors.map((c: { name: string }) => c.name)).toContain('evil\u001b[31mred\u202e')
+      expect(outputs[2]).toMatchObject({ code: 0, stdout: '1.0\n' })
+      expect(outputs[2]!.stderr).toMatch(/2 tags that do not fit the distribution grammar/)
+      expect(outputs[3]!.code).toBe(1)
+      expect(outputs[3]!.stderr).toContain('\\x1b]0;pwned\\x07')
+    } finally {
+      await ctl(['connectors', 'rm', 'evil\u001b[31mred\u202e'])
+      await registry.close()
+    }
   })
 
   it('answers --help on every command with exit 0', async () => {

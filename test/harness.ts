@@ -12,6 +12,7 @@ import type { ManagerConfig } from '../manager/src/config.ts'
 import { startManager, type RunningManager } from '../manager/src/manager.ts'
 import { Delegate, type TaskRunner } from '../delegate/src/delegate.ts'
 import { freePort } from './containers.ts'
+import { waitFor } from './wait-for.ts'
 
 export const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -83,35 +84,38 @@ export class Api {
 
   /** Polls a task until it reaches `status` (e.g. 'running'); throws after `ms`. */
   async waitForStatus(id: string, status: string, ms = 15_000): Promise<any> {
-    const until = Date.now() + ms
-    for (;;) {
-      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
-      if (t.status === status) return t
-      if (Date.now() > until) throw new Error(`task ${id} still ${t.status} after ${ms} ms`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    let last: any
+    return waitFor(
+      async () => {
+        last = await this.ok('GET', `/api/v1/tasks/${id}`)
+        return last.status === status && last
+      },
+      { timeoutMs: ms, what: `task ${id} to be ${status}`, describe: () => last && { status: last.status, selectionLog: last.selectionLog } },
+    )
   }
 
   /** Polls a task until a delegate of this name holds it; throws after `ms`. */
   async waitForDelegate(id: string, name: string, ms = 15_000): Promise<any> {
-    const until = Date.now() + ms
-    for (;;) {
-      const t = await this.ok('GET', `/api/v1/tasks/${id}`)
-      if (t.delegate?.name === name) return t
-      if (Date.now() > until) throw new Error(`task ${id} not on ${name} after ${ms} ms (${t.status}, ${t.delegate?.name ?? 'no delegate'})`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    let last: any
+    return waitFor(
+      async () => {
+        last = await this.ok('GET', `/api/v1/tasks/${id}`)
+        return last.delegate?.name === name && last
+      },
+      { timeoutMs: ms, what: `task ${id} on ${name}`, describe: () => last && { status: last.status, delegate: last.delegate?.name ?? null } },
+    )
   }
 
   /** Waits until `count` delegates are connected (as GET /api/v1/delegates or the dispatcher sees them). */
   async waitForDelegates(count: number, timeoutMs = 15_000): Promise<void> {
-    const until = Date.now() + timeoutMs
-    for (;;) {
-      const list = await this.ok<{ connected: boolean }[]>('GET', '/api/v1/delegates')
-      if (list.filter((d) => d.connected).length >= count) return
-      if (Date.now() > until) throw new Error(`only ${list.filter((d) => d.connected).length}/${count} delegates connected`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    let last: { name: string; connected: boolean }[] = []
+    await waitFor(
+      async () => {
+        last = await this.ok<{ name: string; connected: boolean }[]>('GET', '/api/v1/delegates')
+        return last.filter((d) => d.connected).length >= count
+      },
+      { timeoutMs, what: `${count} connected delegate(s)`, intervalMs: 100, describe: () => last.map((d) => `${d.name}: ${d.connected ? 'connected' : 'gone'}`) },
+    )
   }
 }
 
@@ -122,12 +126,14 @@ export interface InProcessDelegateOptions {
   runner?: TaskRunner
   env?: Record<string, string>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+  /** where its log goes (default: silent, or TEST_LOG_LEVEL) */
+  log?: Logger
 }
 
 /** A delegate in this process with the real registry client (or a given runner). */
 /** `managerUrl` may list several URLs, comma-separated, as MANAGER_URL does. */
 export async function startTestDelegate(managerUrl: string, token: string, o: InProcessDelegateOptions = {}): Promise<Delegate> {
-  const log = testLog()
+  const log = o.log ?? testLog()
   const d = new Delegate({
     managerUrls: managerUrl.split(','),
     token,
@@ -141,11 +147,7 @@ export async function startTestDelegate(managerUrl: string, token: string, o: In
     ...(o.proxy ? { proxy: o.proxy } : {}),
   })
   d.start()
-  const until = Date.now() + 10_000
-  while (d.id === null) {
-    if (Date.now() > until) throw new Error('delegate was not welcomed')
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  await waitFor(() => d.id !== null, { timeoutMs: 10_000, what: 'the delegate to be welcomed', describe: () => d.connectionState })
   return d
 }
 
@@ -234,6 +236,7 @@ export async function spawnManager(config: ManagerConfig, o: { script?: string; 
     MANAGER_QUEUE_PREFIX: config.queuePrefix,
     MANAGER_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
     MANAGER_HEARTBEAT_INTERVAL_MS: String(config.heartbeatIntervalMs),
+    MANAGER_UNREACHABLE_MARK_MS: String(config.unreachableMarkMs),
     MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
     ...(config.traceUrlTemplate ? { MANAGER_TRACE_URL_TEMPLATE: config.traceUrlTemplate } : {}),

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
+import { isPing, json, startFaultServer, type FaultServer, type Handler } from '../delegate/test/fault-server.ts'
+import { rawWebSocket } from './raw-ws.ts'
+import { waitFor } from './wait-for.ts'
 
 let manager: Proc & { url: string }
 let api: Api
@@ -83,6 +86,7 @@ describe('the manager under connection resets', () => {
     for (let i = 0; i < 30; i++) {
       const socket = await open()
       socket.write(request)
+      // reset at three moments: at once, after a turn of the event loop, 2 ms later (not a wait for anything)
       if (i % 3 === 1) await new Promise((r) => setImmediate(r))
       if (i % 3 === 2) await new Promise((r) => setTimeout(r, 2))
       socket.resetAndDestroy()
@@ -101,8 +105,11 @@ describe('the manager under connection resets', () => {
 
   it('survives a reset in the middle of a REST request body', async () => {
     const socket = await open()
-    socket.write(`POST /api/v1/connectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`)
-    await new Promise((r) => setTimeout(r, 20))
+    const answer = firstAnswer(socket)
+    socket.write(`POST /api/v1/connectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`)
+    // the manager has taken the request and waits for its body
+    expect(await answer).toMatch(/^HTTP\/1\.1 100 Continue/)
+    socket.write('{"name":')
     socket.resetAndDestroy()
     await expectManagerServing()
   })
@@ -151,14 +158,136 @@ describe('the delegate under a hostile manager', () => {
     const delegate = await spawnDelegate(url, 'rdt_anything', { name: 'hostile-target' })
     try {
       await delegate.waitForLine(/manager frame refused/)
-      const until = Date.now() + 10_000
-      while (connections.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
-      expect(connections.length).toBeGreaterThanOrEqual(2)
+      await waitFor(() => connections.length >= 2, { timeoutMs: 10_000, what: 'the delegate to dial again after refusing a frame', describe: () => `${connections.length} connection(s)` })
       expect(delegate.child.exitCode).toBe(null)
     } finally {
       wss.close()
       for (const ws of connections) ws.terminate()
       await delegate.stop('SIGTERM', 10_000)
+    }
+  })
+})
+
+describe('password references a connector may not use', () => {
+  it('a delegate never sends its own token, environment or /dev/zero to a registry: INVALID_INPUT before any read', async () => {
+    const seen: string[] = []
+    const registry = await startFaultServer((req, res, url) => {
+      if (req.headers.authorization) seen.push(req.headers.authorization)
+      if (isPing(url) && !req.headers.authorization) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="r"', 'docker-distribution-api-version': 'registry/2.0' })
+        return res.end()
+      }
+      return json(res, 200, {})
+    })
+    const token = await api.token()
+    const delegate = await spawnDelegate(manager.url, token, { name: 'refs-target', tags: ['refs'] })
+    try {
+      for (const passwordRef of ['env:DELEGATE_TOKEN', 'file:/proc/self/environ', 'file:/dev/zero', 'env:PATH']) {
+        const c = await api.ok('POST', '/api/v1/connectors', { name: 'steal', type: 'docker-registry', url: registry.url, username: 'u', passwordRef, delegateSelectors: ['refs'] })
+        const started = Date.now()
+        const task = await api.ok('POST', `/api/v1/connectors/${c.id}/validate?timeoutMs=20000`)
+        expect(task).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'INVALID_INPUT' } })
+        expect(task.error.message).toContain('DELEGATE_PASSWORD_REFS')
+        expect(Date.now() - started).toBeLessThan(5_000)
+      }
+      expect(seen).toEqual([])
+      expect(registry.requests).toEqual([])
+      expect(delegate.child.exitCode).toBe(null)
+    } finally {
+      await delegate.stop('SIGTERM', 10_000)
+      await registry.close()
+    }
+  })
+})
+
+describe('registry answers past what the protocol carries', () => {
+  // one registry per behaviour: a long Retry-After pauses every request of the delegate to that host
+  const behaviours: Record<string, Handler> = {
+    forever: (_req, res) => json(res, 429, { errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }, { 'retry-after': '9'.repeat(400) }),
+    later: (_req, res) => json(res, 429, {}, { 'retry-after': '40' }),
+    weird: (_req, res) => {
+      res.writeHead(999, { 'docker-distribution-api-version': 'registry/2.0', 'x-long': 'h'.repeat(10_000) })
+      res.end('é'.repeat(20_000))
+    },
+    'long-tags': (_req, res) => json(res, 200, { name: 'x', tags: ['ok', 'x'.repeat(5_000), '\u001b[31mred'] }),
+    fine: (_req, res) => json(res, 200, { name: 'x', tags: ['1.0'] }),
+  }
+  const registries: FaultServer[] = []
+  const connectors: Record<string, string> = {}
+  let delegate: Proc
+  beforeAll(async () => {
+    delegate = await spawnDelegate(manager.url, await api.token(), { name: 'limits-target', tags: ['limits'] })
+    for (const [name, handler] of Object.entries(behaviours)) {
+      const registry = await startFaultServer((req, res, url) => (isPing(url) ? json(res, 200, {}) : handler(req, res, url)))
+      registries.push(registry)
+      connectors[name] = (await api.ok('POST', '/api/v1/connectors', { name, type: 'docker-registry', url: registry.url, delegateSelectors: ['limits'] })).id
+    }
+  })
+  afterAll(async () => {
+    await delegate?.stop('SIGTERM', 10_000)
+    for (const r of registries) await r.close()
+  })
+
+  const tagsOf = (behaviour: string, timeoutMs = 10_000) => api.call('GET', `/api/v1/connectors/${connectors[behaviour]}/tags?image=x&timeoutMs=${timeoutMs}`)
+
+  it('a Retry-After longer than the task has left ends it at once with RATE_LIMITED and retryAfterMs; the delegate stays connected', async () => {
+    for (const [behaviour, retryAfterMs] of [['forever', 2 ** 31 - 1], ['later', 40_000]] as const) {
+      const started = Date.now()
+      const res = await tagsOf(behaviour)
+      expect(res.status).toBe(502)
+      expect(res.body.error.code).toBe('RATE_LIMITED')
+      expect(res.body.task).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'RATE_LIMITED', retryAfterMs } })
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }
+    expect((await tagsOf('fine')).body.tags).toEqual(['1.0'])
+    expect(delegate.lines.filter((l) => l.includes('manager connection closed')).join('\n')).toBe('')
+  })
+
+  it('a 999 status, a huge body and a tag longer than the decoder allows cost the delegate nothing', async () => {
+    const weird = await tagsOf('weird')
+    // a status past 599 is a server error, reported without the status the wire cannot carry
+    expect(weird.body.task).toMatchObject({ status: 'failed', error: { code: 'SERVER_ERROR', message: expect.stringContaining('999') } })
+    expect(weird.body.task.error.status).toBeUndefined()
+    const long = await tagsOf('long-tags')
+    expect(long.body).toMatchObject({ tags: ['ok'], skipped: 2, truncated: false, task: { attempts: 1 } })
+    expect(delegate.lines.filter((l) => l.includes('manager connection closed')).join('\n')).toBe('')
+    expect(manager.lines.filter((l) => l.includes('limits-target') && /frame refused|disconnected/.test(l)).join('\n')).toBe('')
+  })
+})
+
+describe('revoked tokens', () => {
+  it('a peer that never answers the close is cut within 5 s, out of dispatch at once, and its frames after revocation are ignored', async () => {
+    const registry = await startFaultServer((_req, res, url) => (isPing(url) ? json(res, 200, {}) : json(res, 200, { name: 'app', tags: ['genuine'] })))
+    const token = await api.ok('POST', '/api/v1/delegate-tokens', { name: 'to-revoke' })
+    const peer = await rawWebSocket(port, '/api/v1/delegates/stream', { Authorization: `Bearer ${token.token}` })
+    let honest: Proc | undefined
+    try {
+      peer.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'deaf', tags: ['revoke'], capacity: 1, version: 'v' }))
+      await peer.next(/"welcome"/)
+      const c = await api.ok('POST', '/api/v1/connectors', { name: 'revoke', type: 'docker-registry', url: registry.url, delegateSelectors: ['revoke'] })
+      const task = await api.ok('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id, image: 'app', timeoutMs: 30_000 })
+      const assign = JSON.parse(await peer.next(/"task.assign"/)) as { taskId: string; attemptId: string }
+      expect(assign.taskId).toBe(task.id)
+
+      const revokedAt = Date.now()
+      expect((await api.call('DELETE', `/api/v1/delegate-tokens/${token.id}`)).status).toBe(204)
+      // out of dispatch at once: the task is back to waiting, no longer on "deaf"
+      const waiting = await api.ok('GET', `/api/v1/tasks/${task.id}`)
+      expect(waiting.status).toBe('queued')
+      expect(waiting.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/deaf lost .*revoked/)
+      // a forged answer after revocation changes nothing
+      peer.send(JSON.stringify({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result: { type: 'list-tags', image: 'app', tags: ['forged'], truncated: false } } }))
+      await peer.ended
+      expect(Date.now() - revokedAt).toBeLessThan(5_000)
+      expect(peer.closes).toEqual([4001])
+
+      honest = await spawnDelegate(manager.url, await api.token(), { name: 'honest', tags: ['revoke'] })
+      const done = await api.ok('GET', `/api/v1/tasks/${task.id}?waitMs=20000`)
+      expect(done).toMatchObject({ status: 'succeeded', delegate: { name: 'honest' }, result: { tags: ['genuine'] } })
+    } finally {
+      peer.socket.destroy()
+      await honest?.stop('SIGTERM', 10_000)
+      await registry.close()
     }
   })
 })

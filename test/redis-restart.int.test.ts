@@ -2,13 +2,13 @@
  * Redis restarts under a running manager (with persistence, as SPEC §6 asks of production): once
  * it is back, /readyz says so and the manager takes and runs tasks again, its state intact.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Delegate } from '../delegate/src/delegate.ts'
 import { freePort, hostNetwork } from './containers.ts'
 import { startTestDelegate, startTestManager, type TestManager } from './harness.ts'
 import { scriptedRegistry } from './scripted-runner.ts'
+import { waitFor } from './wait-for.ts'
 
 async function redisWithAof(port: number): Promise<StartedTestContainer> {
   const inner = hostNetwork ? port : 6379
@@ -40,8 +40,7 @@ describe('Redis restarts', () => {
 
     await redis.restart()
     // right after a restart Redis may still be loading its AOF; readyz follows it
-    for (let i = 0; i < 100 && (await manager.api.call('GET', '/readyz')).status !== 200; i++) await sleep(100)
-    expect((await manager.api.call('GET', '/readyz')).status).toBe(200)
+    await waitFor(async () => (await manager.api.call('GET', '/readyz')).status === 200, { timeoutMs: 10_000, what: 'readyz once Redis is back', intervalMs: 100 })
 
     expect((await manager.api.ok('GET', `/api/v1/connectors/${connector.id}`)).name).toBe('c')
     const again = await manager.api.ok('POST', `/api/v1/connectors/${connector.id}/validate`)

@@ -4,11 +4,11 @@
  * manager sends its delegates to another replica; SIGTERM on a delegate finishes its task first.
  */
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
 import { closeSlowRegistries, slowRegistry } from './slow-registry.ts'
+import { waitFor } from './wait-for.ts'
 
 const procs: Proc[] = []
 afterEach(async () => {
@@ -25,13 +25,15 @@ async function replicas(n: number) {
   return { managers, apis: managers.map((m) => new Api(m.url, base.apiKey)) }
 }
 
-async function connectedOn(api: Api, name: string, until = Date.now() + 15_000): Promise<string> {
-  for (;;) {
-    const d = (await api.ok<{ name: string; connected: boolean; replica: string }[]>('GET', '/api/v1/delegates')).find((x) => x.name === name)
-    if (d?.connected) return d.replica
-    if (Date.now() > until) throw new Error(`${name} not connected`)
-    await sleep(100)
-  }
+/** The replica `name` is connected to, once it is connected to one other than `not`. */
+async function connectedOn(api: Api, name: string, not?: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const d = (await api.ok<{ name: string; connected: boolean; replica: string }[]>('GET', '/api/v1/delegates')).find((x) => x.name === name)
+      return d?.connected && d.replica !== not && d.replica
+    },
+    { timeoutMs: 15_000, what: `${name} connected${not ? ` to a replica other than ${not}` : ''}`, intervalMs: 100 },
+  )
 }
 
 describe('several managers on one Redis', () => {
@@ -81,9 +83,10 @@ describe('several managers on one Redis', () => {
       ids.push(id)
     }
     const dead = await connectedOn(apis[1]!, 'd-a')
-    await sleep(300)
+    // mid-run: the kill comes while tasks run on the delegates
+    await waitFor(async () => (await apis[1]!.ok('GET', '/api/v1/tasks?status=running&limit=1')).tasks.length > 0, { timeoutMs: 15_000, what: 'a running task' })
     await a.stop('SIGKILL')
-    for (let moved = false; !moved; await sleep(100)) moved = (await connectedOn(apis[1]!, 'd-a')) !== dead
+    await connectedOn(apis[1]!, 'd-a', dead)
     const done = await Promise.all(ids.map((id) => apis[2]!.ok('GET', `/api/v1/tasks/${id}?waitMs=50000`)))
     expect(done.map((t) => t.status)).toEqual(ids.map(() => 'succeeded'))
   }, 90_000)
@@ -98,11 +101,7 @@ describe('several managers on one Redis', () => {
     const started = Date.now()
     expect(await a.stop('SIGTERM')).toBe(0)
     await d.waitForLine(/"code":1001/, 5_000)
-    for (;;) {
-      const now = await connectedOn(apis[1]!, 'mover')
-      if (now !== before) break
-      await sleep(100)
-    }
+    await connectedOn(apis[1]!, 'mover', before)
     expect(Date.now() - started).toBeLessThan(10_000)
   }, 60_000)
 

@@ -2,11 +2,11 @@
  * Death and restarts, on real processes: a delegate killed with SIGKILL while it holds a task, and
  * a manager killed while tasks are queued and running. Nothing is lost; every task ends once.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { freePort } from './containers.ts'
 import { closeSlowRegistries, gatedRegistry, slowRegistry } from './slow-registry.ts'
+import { waitFor } from './wait-for.ts'
 
 const procs: Proc[] = []
 afterEach(async () => {
@@ -70,7 +70,13 @@ describe('resilience', () => {
     expect(done.delegate.name).toBe('awake')
     expect(done.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/sleeper lost while holding the task \(heartbeat timeout\)/)
     await sleeper.waitForLine(/manager connection closed/, 10_000) // awake again, it finds its socket gone
-    await sleep(500)
+    // whatever the sleeper's late work comes to has happened once it is done with the task and back
+    await waitFor(
+      () =>
+        sleeper.lines.some((l) => l.includes(id) && /task (succeeded|failed|aborted)/.test(l)) &&
+        sleeper.lines.filter((l) => l.includes('welcomed by manager')).length >= 2,
+      { timeoutMs: 15_000, what: 'the sleeper to be done with the task and connected again', describe: () => sleeper.lines.slice(-5) },
+    )
     const after = await api.ok('GET', `/api/v1/tasks/${id}`)
     expect(after.status).toBe('succeeded')
     expect(after.delegate.name).toBe('awake')

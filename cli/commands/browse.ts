@@ -2,6 +2,7 @@
 import { Command } from 'commander'
 import type { TaskView } from '../../manager/src/tasks.ts'
 import { withCtx } from '../context.ts'
+import { printableInLine } from '../printable.ts'
 import { resolveConnector } from '../resolve.ts'
 import { timeoutOption } from './connectors.ts'
 
@@ -16,10 +17,12 @@ function imagesCommand(): Command {
       withCtx(async (ctx, ref: string, o: { timeout?: number }) => {
         const c = await resolveConnector(ctx.client, ref)
         const q = o.timeout ? `?timeoutMs=${o.timeout}` : ''
-        const answer = await ctx.client.call<{ images: string[]; truncated: boolean; task: Task }>('GET', `/connectors/${encodeURIComponent(c.id)}/images${q}`, undefined, o.timeout ?? 60_000)
+        const answer = await ctx.client.call<{ images: string[]; truncated: boolean; skipped?: number; task: Task }>('GET', `/connectors/${encodeURIComponent(c.id)}/images${q}`, undefined, o.timeout ?? 60_000)
         if (ctx.json) return ctx.outJson(answer)
-        if (answer.images.length) ctx.out(answer.images.join('\n'))
+        // one entry per line, whatever an entry holds
+        if (answer.images.length) ctx.out(answer.images.map(printableInLine).join('\n'))
         if (answer.truncated) ctx.note(`warning: the listing stopped early; these are the ${answer.images.length} images read (task ${answer.task.id})`)
+        if (answer.skipped) ctx.note(skippedNote(answer.skipped, 'repository names'))
       }),
     )
 }
@@ -35,12 +38,17 @@ function tagsCommand(): Command {
         const c = await resolveConnector(ctx.client, ref)
         const q = new URLSearchParams({ image })
         if (o.timeout) q.set('timeoutMs', String(o.timeout))
-        const answer = await ctx.client.call<{ image: string; tags: string[]; truncated: boolean; task: Task }>('GET', `/connectors/${encodeURIComponent(c.id)}/tags?${q}`, undefined, o.timeout ?? 60_000)
+        const answer = await ctx.client.call<{ image: string; tags: string[]; truncated: boolean; skipped?: number; task: Task }>('GET', `/connectors/${encodeURIComponent(c.id)}/tags?${q}`, undefined, o.timeout ?? 60_000)
         if (ctx.json) return ctx.outJson(answer)
-        if (answer.tags.length) ctx.out(answer.tags.join('\n'))
+        if (answer.tags.length) ctx.out(answer.tags.map(printableInLine).join('\n'))
         if (answer.truncated) ctx.note(`warning: a guard stopped the listing; these are the ${answer.tags.length} tags read (task ${answer.task.id})`)
+        if (answer.skipped) ctx.note(skippedNote(answer.skipped, 'tags'))
       }),
     )
+}
+
+function skippedNote(count: number, what: string): string {
+  return `note: the registry listed ${count} ${what} that do not fit the distribution grammar; they are left out`
 }
 
 export const browseCommands = { images: imagesCommand, tags: tagsCommand }

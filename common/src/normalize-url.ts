@@ -10,6 +10,8 @@
  *   registry.example.com/team/          ──▶ https://registry.example.com, prefix "team/"
  */
 
+import { MAX_NAME_LENGTH, PATH_COMPONENT as COMPONENT } from './reference-grammar.ts'
+
 export const DOCKER_HUB_HOST = 'registry-1.docker.io'
 const DOCKER_HUB_ALIASES = new Set([
   'docker.io',
@@ -36,8 +38,6 @@ export interface NormalizedRegistry {
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
-// distribution's reference grammar: path components separated by '/'
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/^\[|\]$/g, '')
@@ -149,6 +149,6 @@ export function normalizeRepository(reg: NormalizedRegistry, image: string | und
   name = segments.join('/')
   if (reg.prefix && !name.startsWith(reg.prefix)) name = reg.prefix + name
   if (reg.dockerHub && !name.includes('/')) name = `library/${name}`
-  if (name.length > 255) throw invalid(`"${typed}" is longer than 255 characters: repository names are shorter.`)
+  if (name.length > MAX_NAME_LENGTH) throw invalid(`"${typed}" is longer than 255 characters: repository names are shorter.`)
   return name
 }

@@ -4,6 +4,8 @@ import { hostname } from 'node:os'
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
 import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
+import { LIMITS } from '../../protocol/src/limits.ts'
+import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, type PasswordRefPolicy } from './resolve-password.ts'
 
 convict.addFormat({
   name: 'manager-urls',
@@ -18,6 +20,17 @@ convict.addFormat({
         throw new Error(`has ${JSON.stringify(u)}, which is not a URL`)
       }
       if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) throw new Error(`must use http(s) or ws(s), not ${parsed.protocol}`)
+    }
+  },
+})
+
+convict.addFormat({
+  name: 'password-refs',
+  validate(value: unknown) {
+    try {
+      parsePasswordRefs(String(value))
+    } catch (e) {
+      throw new Error((e as Error).message.replace(/^DELEGATE_PASSWORD_REFS /, ''), { cause: e })
     }
   },
 })
@@ -53,6 +66,12 @@ const schema = {
   healthPort: { doc: 'Port of the delegate health endpoint and its /metrics (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
   healthHost: { doc: 'Address the health endpoint binds', format: String, default: '0.0.0.0', env: 'DELEGATE_HEALTH_HOST' },
   ...tracingSchema,
+  passwordRefs: {
+    doc: 'Password references connectors may use on this delegate: env:NAME, env:PREFIX* or file:/dir/*, comma-separated',
+    format: 'password-refs',
+    default: DEFAULT_PASSWORD_REFS,
+    env: 'DELEGATE_PASSWORD_REFS',
+  },
 }
 
 export type DelegateConfig = Readonly<{
@@ -71,6 +90,8 @@ export type DelegateConfig = Readonly<{
   tracing: TracingConfig | null
   /** what `env:NAME` password references resolve against */
   env: Readonly<Record<string, string | undefined>>
+  /** DELEGATE_PASSWORD_REFS, parsed; the delegate adds `env` */
+  passwordRefs: Omit<PasswordRefPolicy, 'env'>
 }>
 
 export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): DelegateConfig {
@@ -93,7 +114,13 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     if (!token) throw new Error(`DELEGATE_TOKEN_FILE names an empty file: ${p.tokenFile}`)
   }
   if (!token) throw new Error('DELEGATE_TOKEN is required (create one with POST /api/v1/delegate-tokens), or DELEGATE_TOKEN_FILE')
-  if (p.capacity < 1) throw new Error('DELEGATE_CAPACITY must be at least 1')
+  // what the manager accepts in hello: a delegate must not configure itself out of the protocol
+  if (p.capacity < 1 || p.capacity > LIMITS.capacity) throw new Error(`DELEGATE_CAPACITY must be from 1 to ${LIMITS.capacity}`)
+  const name = p.name.trim()
+  if (name === '' || name.length > LIMITS.name) throw new Error(`DELEGATE_NAME must be 1 to ${LIMITS.name} characters`)
+  const tags = p.tags.split(',').map((s) => s.trim()).filter(Boolean)
+  if (tags.length > LIMITS.tags) throw new Error(`DELEGATE_TAGS may hold at most ${LIMITS.tags} selectors`)
+  if (tags.some((t) => t.length > LIMITS.tag)) throw new Error(`DELEGATE_TAGS selectors are each at most ${LIMITS.tag} characters`)
   const proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } = {}
   if (p.httpProxy) proxy.httpProxy = p.httpProxy
   if (p.httpsProxy) proxy.httpsProxy = p.httpsProxy
@@ -101,8 +128,8 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
   return Object.freeze({
     managerUrls: p.managerUrl.split(',').map((s) => s.trim()).filter(Boolean),
     token,
-    name: p.name,
-    tags: p.tags.split(',').map((s) => s.trim()).filter(Boolean),
+    name,
+    tags,
     capacity: p.capacity,
     caFile: p.caFile,
     proxy,
@@ -112,6 +139,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     healthHost: p.healthHost,
     tracing,
     env,
+    passwordRefs: { patterns: parsePasswordRefs(p.passwordRefs), spec: p.passwordRefs, ownFiles: p.tokenFile ? [p.tokenFile] : [] },
   })
 }
 

@@ -5,23 +5,30 @@
 import type { Logger } from 'pino'
 import {
   PROTOCOL_VERSION,
+  TaskErrorCode,
+  fitProbeResult,
+  resultFrames,
   type ManagerMessage,
+  type ResultFrame,
   type Probe,
   type ProbeResult,
   type TaskAssign,
   type TaskResult,
+  type TaskResultMessage,
   type TaskSpec,
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
 import type { DelegateObserver } from './metrics.ts'
-import { resolvePassword } from './resolve-password.ts'
+import { RegistryError } from './registry/errors.ts'
+import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type PasswordRefPolicy } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
   /**
    * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once; `trace`: the
-   * assignment, whose traceparent the work's trace continues.
+   * assignment, whose traceparent the work's trace continues. A failure the task may report is a
+   * RegistryError; anything else thrown ends the task INTERNAL.
    */
   run(task: TaskSpec, signal: AbortSignal, opts?: RunOptions): Promise<TaskResult>
   /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
@@ -48,6 +55,8 @@ export interface DelegateOptions {
   log: Logger
   runner: TaskRunner
   env: Readonly<Record<string, string | undefined>>
+  /** DELEGATE_PASSWORD_REFS; default env:REGISTRY_PASSWORD_* */
+  passwordRefs?: Omit<PasswordRefPolicy, 'env'>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
   /** metrics (DELEGATE_HEALTH_PORT on) */
   observer?: Pick<DelegateObserver, 'taskEnded' | 'reconnecting'> | undefined
@@ -65,7 +74,10 @@ export class Delegate {
   readonly #log: Logger
   readonly #conn: ManagerConnection
   readonly #running = new Map<string, Running>()
+  readonly #passwordRefs: PasswordRefPolicy
   #heartbeat: NodeJS.Timeout | null = null
+  /** results that travel in chunks go one at a time (the manager holds one partial result per delegate) */
+  #streams: Promise<unknown> = Promise.resolve()
   #probes = 0
   #draining = false
   #delegateId: string | null = null
@@ -73,6 +85,10 @@ export class Delegate {
   constructor(opts: DelegateOptions) {
     this.#opts = opts
     this.#log = opts.log
+    this.#passwordRefs = {
+      ...(opts.passwordRefs ?? { patterns: parsePasswordRefs(DEFAULT_PASSWORD_REFS), spec: DEFAULT_PASSWORD_REFS, ownFiles: [] }),
+      env: opts.env,
+    }
     const connOpts: ConstructorParameters<typeof ManagerConnection>[0] = {
       urls: opts.managerUrls,
       token: opts.token,
@@ -174,8 +190,8 @@ export class Delegate {
   async #probe(message: Probe): Promise<void> {
     const { runner } = this.#opts
     let answer: Omit<ProbeResult, 'type' | 'probeId'>
-    if (!runner.probe) answer = { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
-    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: 'INTERNAL', message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
+    if (!runner.probe) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: 'this delegate cannot probe registries', latencyMs: 0 }
+    else if (this.#probes >= MAX_PROBES) answer = { reachable: false, code: TaskErrorCode.INTERNAL, message: `more than ${MAX_PROBES} probes at once; try again`, latencyMs: 0 }
     else {
       this.#probes++
       try {
@@ -184,7 +200,7 @@ export class Delegate {
         this.#probes--
       }
     }
-    this.#conn.send({ type: 'probe.result', probeId: message.probeId, ...answer })
+    this.#conn.send(fitProbeResult({ type: 'probe.result', probeId: message.probeId, ...answer }))
   }
 
   #onDisconnect(): void {
@@ -198,7 +214,7 @@ export class Delegate {
     const log = this.#log.child({ taskId: assign.taskId, attemptId: assign.attemptId, type: assign.task.type })
     if (this.#draining || this.#running.size >= this.#opts.capacity) {
       log.warn({ running: this.#running.size }, 'assignment refused: draining or at capacity')
-      this.#fail(assign, { code: 'DELEGATE_BUSY', message: 'delegate is draining or at capacity', retryable: true })
+      this.#fail(assign, { code: TaskErrorCode.DELEGATE_BUSY, message: 'delegate is draining or at capacity', retryable: true })
       return
     }
     const controller = new AbortController()
@@ -208,12 +224,12 @@ export class Delegate {
     const { observer } = this.#opts
     const done = (async () => {
       try {
-        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#opts.env) }
+        const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#passwordRefs, controller.signal) }
         const trace = { taskId: assign.taskId, attemptId: assign.attemptId, traceparent: assign.traceparent }
         const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline, trace })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
         observer?.taskEnded(assign.task.type, 'succeeded')
-        this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
+        await this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
@@ -222,7 +238,7 @@ export class Delegate {
           return
         }
         const failure = toWireFailure(err)
-        if (failure.code === 'INTERNAL') log.error({ err }, 'task crashed in the delegate')
+        if (failure.code === TaskErrorCode.INTERNAL) log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
         observer?.taskEnded(assign.task.type, 'failed', failure.code)
         this.#fail(assign, failure)
@@ -235,11 +251,41 @@ export class Delegate {
   }
 
   #fail(assign: TaskAssign, error: WireFailure): void {
-    this.#conn.send({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
+    void this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: false, error } })
+  }
+
+  /**
+   * Sends a task's answer fitted to what the manager accepts (protocol/src/encode-result.ts):
+   * in one frame, or as a stream of chunks queued behind any stream still being sent.
+   */
+  async #answer(message: TaskResultMessage): Promise<void> {
+    const frames = resultFrames(message)
+    const first = frames.next()
+    if (first.done) return
+    if (first.value.last) {
+      void this.#conn.sendFrames([first.value.text])
+      return
+    }
+    const stream = this.#streams.then(async () => {
+      const sent = await this.#conn.sendFrames(texts(first.value, frames))
+      if (!sent) this.#log.warn({ taskId: message.taskId, attemptId: message.attemptId }, 'manager connection lost while sending a result')
+    })
+    this.#streams = stream.catch(() => undefined)
+    await stream
   }
 }
 
+/** The frames' texts, lazily: the first already taken, then the rest as they are made. */
+function* texts(first: ResultFrame, rest: Iterator<ResultFrame>): Generator<string> {
+  yield first.text
+  for (let r = rest.next(); !r.done; r = rest.next()) yield r.value.text
+}
+
+/**
+ * A registry failure travels with its own code; anything else thrown is a bug in the delegate,
+ * answered INTERNAL (its stack goes to the log, not over the wire).
+ */
 function toWireFailure(err: unknown): WireFailure {
-  if (err && typeof (err as { toWire?: unknown }).toWire === 'function') return (err as { toWire(): WireFailure }).toWire()
-  return { code: 'INTERNAL', message: 'the delegate failed unexpectedly; see its log', retryable: true }
+  if (err instanceof RegistryError) return err.toWire()
+  return { code: TaskErrorCode.INTERNAL, message: 'the delegate failed unexpectedly; see its log', retryable: true }
 }

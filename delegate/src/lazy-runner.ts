@@ -3,7 +3,7 @@
  * second HTTP stack beside the node:http under the manager connection; an idle delegate never
  * needs it, so it is neither evaluated nor allocated until a task arrives (README, Performance).
  */
-import type { ProbeResult, TaskResult, TaskSpec } from '../../protocol/src/index.ts'
+import { TaskErrorCode, type ProbeResult, type TaskResult, type TaskSpec } from '../../protocol/src/index.ts'
 import type { RunOptions, TaskRunner } from './delegate.ts'
 
 type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
@@ -36,9 +36,9 @@ export class LazyRunner implements TaskRunner {
     try {
       runner = await this.ready()
     } catch (err) {
-      return { reachable: false, code: 'INTERNAL', message: `the registry client failed to load: ${(err as Error).message}`, latencyMs: 0 }
+      return { reachable: false, code: TaskErrorCode.INTERNAL, message: `the registry client failed to load: ${(err as Error).message}`, latencyMs: 0 }
     }
-    if (!runner.probe) return { reachable: false, code: 'INTERNAL', message: 'this delegate cannot probe registries', latencyMs: 0 }
+    if (!runner.probe) return { reachable: false, code: TaskErrorCode.INTERNAL, message: 'this delegate cannot probe registries', latencyMs: 0 }
     return runner.probe(url, signal)
   }
 

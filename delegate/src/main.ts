@@ -47,6 +47,7 @@ async function main(c: DelegateConfig): Promise<void> {
     log,
     runner,
     env: c.env,
+    passwordRefs: c.passwordRefs,
     proxy: c.proxy,
     observer: metrics ?? undefined,
   })

@@ -70,6 +70,22 @@ export class ManagerConnection {
     return true
   }
 
+  /**
+   * Sends encoded frames in order on the current socket, each once the previous one is written
+   * (so that a large result is never queued whole a second time). Stops, false, when that
+   * socket closes or is replaced: the rest would reach a manager that no longer waits for it.
+   */
+  async sendFrames(frames: Iterable<string>): Promise<boolean> {
+    const ws = this.#ws
+    if (this.#state !== 'open' || !ws) return false
+    for (const frame of frames) {
+      if (this.#ws !== ws || ws.readyState !== WebSocket.OPEN) return false
+      const sent = await new Promise<boolean>((resolve) => ws.send(frame, (err) => resolve(err === undefined || err === null)))
+      if (!sent) return false
+    }
+    return true
+  }
+
   /** Closes with 1000 and stops reconnecting. Idempotent. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return

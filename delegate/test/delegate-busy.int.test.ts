@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { decodeDelegateMessage, PROTOCOL_VERSION, type DelegateMessage, type TaskAssign } from '../../protocol/src/index.ts'
 import { testLog } from '../../test/harness.ts'
+import { waitFor } from '../../test/wait-for.ts'
 import { Delegate } from '../src/delegate.ts'
 
 describe('a delegate at capacity', () => {
@@ -62,7 +63,7 @@ describe('a delegate at capacity', () => {
   it('refuses a second task with DELEGATE_BUSY and runs only the first', async () => {
     socket.send(JSON.stringify(assign(1)))
     socket.send(JSON.stringify(assign(2)))
-    for (let i = 0; i < 100 && results().length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => results().length > 0, { timeoutMs: 2_000, what: 'the refusal of the second task' })
     expect(results()).toEqual([
       {
         type: 'task.result',
@@ -73,7 +74,7 @@ describe('a delegate at capacity', () => {
     ])
     expect(runs).toBe(1)
     release()
-    for (let i = 0; i < 100 && results().length === 1; i++) await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => results().length > 1, { timeoutMs: 2_000, what: 'the result of the first task', describe: results })
     expect(results()[1]).toMatchObject({ taskId: 't1', attemptId: 'a1', outcome: { ok: true } })
   })
 })

@@ -63,12 +63,12 @@ describe('anonymous distribution', () => {
 
   it('lists every tag, sorted in code-point order', async () => {
     const r = await run(tc.client, tags(url, 'demo/app'))
-    expect(r).toEqual({ type: 'list-tags', image: 'demo/app', tags: [...tagList].sort(), truncated: false })
+    expect(r).toEqual({ type: 'list-tags', image: 'demo/app', tags: [...tagList].sort(), truncated: false, skipped: 0 })
   })
 
   it('lists the whole catalog, stepping the page size down until distribution accepts it', async () => {
     const r = await run(tc.client, images(url))
-    expect(r).toEqual({ type: 'list-images', images: ['demo/app', ...repos].sort(), truncated: false })
+    expect(r).toEqual({ type: 'list-images', images: ['demo/app', ...repos].sort(), truncated: false, skipped: 0 })
     const logs = tc.logs.join('\n')
     expect(logs).toContain('registry refused the page size')
   })
@@ -249,7 +249,7 @@ describe('token-auth distribution', () => {
   it('the catalog needs registry:catalog:*: CATALOG_UNSUPPORTED without it, the list with it', async () => {
     expect(await failure(tc.client, images(url))).toMatchObject({ code: 'CATALOG_UNSUPPORTED' })
     expect(await failure(tc.client, images(url, bob))).toMatchObject({ code: 'CATALOG_UNSUPPORTED' })
-    expect(await run(tc.client, images(url, alice))).toEqual({ type: 'list-images', images: ['private/app', 'public/app'], truncated: false })
+    expect(await run(tc.client, images(url, alice))).toEqual({ type: 'list-images', images: ['private/app', 'public/app'], truncated: false, skipped: 0 })
   })
 
   it('reuses cached tokens across tasks', async () => {

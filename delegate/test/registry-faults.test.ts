@@ -9,6 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startFaultServer, json, isPing, pagedRegistry, type FaultServer, type Handler } from './fault-server.ts'
 import { failure, images, makeClient, range, run, tags, validate, type TestClient } from './registry-helpers.ts'
 import { freePort } from '../../test/containers.ts'
+import { pino } from 'pino'
+import { RegistryError } from '../src/registry/errors.ts'
+import { Http } from '../src/registry/http.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -187,14 +190,37 @@ describe('answers that are wrong', () => {
     expect((await failure(client().client, tags(s.url, 'a'))).code).toBe('PROTOCOL_ERROR')
   })
 
-  it('tags: null is an empty list, and null or empty entries are dropped', async () => {
+  it('tags: null is an empty list, and null or empty entries are left out and counted', async () => {
     let page = 0
     const s = await server((_req, res, url) => {
       if (isPing(url)) return json(res, 200, {})
       if (page++ === 0) return json(res, 200, { name: 'a', tags: null }, { link: '</v2/a/tags/list?last=0>; rel="next"' })
       json(res, 200, { name: 'a', tags: ['b', null, '', 'a', 'b'] })
     })
-    expect(await run(client().client, tags(s.url, 'a'))).toEqual({ type: 'list-tags', image: 'a', tags: ['a', 'b'], truncated: false })
+    expect(await run(client().client, tags(s.url, 'a'))).toEqual({ type: 'list-tags', image: 'a', tags: ['a', 'b'], truncated: false, skipped: 2 })
+  })
+
+  it('names and tags outside the distribution grammar (escape sequences, controls, too long, non-ASCII) are left out and counted', async () => {
+    const hostile = ['\u001b]8;;http://evil\u0007click\u001b]8;;\u0007', 'ok\nfake line', '\u202eevil', 'tag\u0000', 'é', '-leading', 'x'.repeat(129), '.dot']
+    const s = await server((_req, res, url) => {
+      if (isPing(url)) return json(res, 200, {})
+      if (url.pathname === '/v2/_catalog') return json(res, 200, { repositories: ['team/app', 'Team/App', 'team//app', 'a/\u001b[2J', 'x'.repeat(256), 'ok_name/sub-part.v2'] })
+      json(res, 200, { name: 'a', tags: ['1.0', ...hostile, 'latest', 'A_b-c.9', 'x'.repeat(128)] })
+    })
+    expect(await run(client().client, tags(s.url, 'a'))).toEqual({ type: 'list-tags', image: 'a', tags: ['1.0', 'A_b-c.9', 'latest', 'x'.repeat(128)], truncated: false, skipped: hostile.length })
+    expect(await run(client().client, images(s.url))).toEqual({ type: 'list-images', images: ['ok_name/sub-part.v2', 'team/app'], truncated: false, skipped: 4 })
+  })
+
+  it('a body far larger than its endpoint warrants (/v2/, /v1/_ping, the token realm) is PROTOCOL_ERROR, never a crash', async () => {
+    const huge = `{"x":"${'a'.repeat(2 * 1024 * 1024)}"}`
+    const pingTooBig = await server((_req, res, url) => (url.pathname === '/v2/' ? json(res, 200, huge) : json(res, 404, huge)))
+    expect((await failure(client().client, validate(pingTooBig.url))).code).toBe('PROTOCOL_ERROR')
+    const v1TooBig = await server((_req, res, url) => (url.pathname === '/v1/_ping' ? json(res, 200, huge) : json(res, 404, {})))
+    expect((await failure(client().client, validate(v1TooBig.url))).code).toBe('PROTOCOL_ERROR')
+    const realmTooBig = await server((_req, res, url) =>
+      url.pathname === '/token' ? json(res, 200, huge) : json(res, 401, {}, { 'www-authenticate': `Bearer realm="http://${_req.headers.host}/token",service="s"` }),
+    )
+    expect((await failure(client().client, validate(realmTooBig.url))).code).toBe('PROTOCOL_ERROR')
   })
 
   it('a gzip body is read', async () => {
@@ -281,7 +307,7 @@ describe('pagination', () => {
       if (url.searchParams.has('n')) return json(res, 400, { errors: [{ code: 'PAGINATION_NUMBER_INVALID' }] })
       json(res, 200, { repositories: ['b', 'a'] })
     })
-    expect(await run(client().client, images(s.url))).toEqual({ type: 'list-images', images: ['a', 'b'], truncated: false })
+    expect(await run(client().client, images(s.url))).toEqual({ type: 'list-images', images: ['a', 'b'], truncated: false, skipped: 0 })
   })
 
   it('a Link loop ends with what was read and truncated: true', async () => {
@@ -291,7 +317,7 @@ describe('pagination', () => {
       if (last === null) return json(res, 200, { tags: ['a', 'b'] }, { link: '</v2/x/tags/list?last=b>; rel="next"' })
       json(res, 200, { tags: ['c', 'a'] }, { link: '</v2/x/tags/list?n=1000>; rel="next"' })
     })
-    expect(await run(client().client, tags(s.url, 'x'))).toEqual({ type: 'list-tags', image: 'x', tags: ['a', 'b', 'c'], truncated: true })
+    expect(await run(client().client, tags(s.url, 'x'))).toEqual({ type: 'list-tags', image: 'x', tags: ['a', 'b', 'c'], truncated: true, skipped: 0 })
     expect(tagRequests(s)).toHaveLength(2)
   })
 
@@ -554,5 +580,27 @@ describe('reach', () => {
     cleanups.push(() => new Promise((r) => raw.close(r)))
     const err = await failure(client().client, validate(`http://127.0.0.1:${(raw.address() as { port: number }).port}`))
     expect(err).toMatchObject({ code: 'TLS_PROTOCOL_MISMATCH', cannotReach: true })
+  })
+})
+
+describe('bugs are not registry failures', () => {
+  it('an exception of our own inside a request is passed on as it is (the delegate answers INTERNAL), never a registry code', async () => {
+    const s = await server((_req, res) => json(res, 200, {}))
+    const quiet = pino({ level: 'silent' })
+    // a logger that breaks after the answer has arrived: a bug in the delegate, not in the registry
+    const broken = Object.assign(Object.create(quiet) as typeof quiet, {
+      debug: () => {
+        throw new TypeError('the logger broke')
+      },
+    })
+    const http = new Http({ log: broken })
+    cleanups.push(() => http.close())
+    const err = await http.get(new URL('/v2/', s.url), { signal: AbortSignal.timeout(5_000), maxBytes: 1_000 }).then(
+      () => expect.fail('expected a failure'),
+      (e: unknown) => e,
+    )
+    expect(err).not.toBeInstanceOf(RegistryError)
+    expect(err).toBeInstanceOf(TypeError)
+    expect((err as Error).message).toBe('the logger broke')
   })
 })

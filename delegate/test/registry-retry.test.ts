@@ -11,6 +11,8 @@ describe('parseRetryAfter', () => {
     ['Thu, 01 Jan 2026 00:00:30 GMT', 30_000],
     ['Wed, 31 Dec 2025 23:59:00 GMT', 0],
     [['7', '9'], 7000],
+    ['9'.repeat(400), 2 ** 31 - 1],
+    ['Fri, 01 Jan 9999 00:00:00 GMT', 2 ** 31 - 1],
     ['soon', undefined],
     ['-3', undefined],
     ['', undefined],

@@ -47,10 +47,11 @@ export async function api(method, path, body, { signal, key = session.key } = {}
   try {
     json = text ? JSON.parse(text) : undefined
   } catch {
-    throw new ApiError(res.status, 'PROTOCOL_ERROR', `the manager answered ${res.status} with something that is not JSON`)
+    // a proxy or another server answered in the manager's place
+    throw new ApiError(res.status, 'UNREACHABLE', `the manager did not answer: ${res.status} with something that is not JSON`)
   }
   if (res.ok) return json
-  const error = json?.error ?? { code: `HTTP_${res.status}`, message: res.statusText }
+  const error = typeof json?.error?.code === 'string' ? json.error : { code: 'UNREACHABLE', message: `the manager did not answer: ${res.status} ${res.statusText}` }
   if (res.status === 401 && key === session.key) session.signOut(error)
   throw new ApiError(res.status, error.code, error.message, json)
 }

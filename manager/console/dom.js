@@ -25,9 +25,24 @@ export function h(spec, props = {}, ...children) {
 export function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue
-    el.append(child instanceof Node ? child : String(child))
+    el.append(child instanceof Node ? child : visible(String(child)))
   }
   return el
+}
+
+// C0 controls but tab and newline, DEL, C1 controls, bidi marks, embeddings, overrides, isolates
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text from registries and peers (names, tags, messages) with its control characters shown as
+ * escapes: nothing it carries can reorder what the page says (bidi overrides) or hide in it.
+ */
+export function visible(text) {
+  return text.replace(CONTROLS, (c) => {
+    const n = c.charCodeAt(0)
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`
+  })
 }
 
 export function replace(el, ...children) {
@@ -41,7 +56,7 @@ export function hintFor(code) {
 
 /** An error the API answered ({code, message}) as a box: code, message, and what to do next. */
 export function errorBox(error, extra) {
-  const code = error?.code ?? 'ERROR'
+  const code = error?.code ?? 'INTERNAL' // not an API answer: a bug in the console itself
   const hint = hintFor(code)
   return h(
     'div.error-box',

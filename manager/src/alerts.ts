@@ -58,6 +58,7 @@ export class Alerts {
   constructor(opts: AlertsOptions) {
     this.#opts = opts
     this.#queue = opts.webhookUrl ? new Queue<AlertEvent>(ALERTS_QUEUE, { connection: opts.connection, prefix: opts.prefix }) : null
+    this.#queue?.on('error', (err) => opts.log.warn({ err: err.message }, 'alert queue connection error')) // else BullMQ writes it to stderr
   }
 
   get enabled(): boolean {

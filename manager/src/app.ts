@@ -2,12 +2,14 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import { Ajv } from 'ajv'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { errorCodes, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { VERSION } from '../../common/src/version.ts'
-import { ApiError } from './api-error.ts'
+import { TaskErrorCode } from '../../protocol/src/index.ts'
+import { ApiErrorCode, isApiErrorCode } from './api-error-codes.ts'
 import type { AppContext } from './app-context.ts'
+import { InvalidInputError, ManagerError, NotFoundError, RedisUnavailableError, TaskFailedError, UnauthorizedError } from './errors.ts'
 import { connectorRoutes } from './routes/connectors.ts'
 import { delegateRoutes } from './routes/delegates.ts'
 import { monitoringRoutes } from './routes/monitoring.ts'
@@ -40,8 +42,8 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // errors raised before routing (a path that is not valid percent-encoding) get our shape too
-    frameworkErrors: (err, _req, reply) => {
-      void (reply as FastifyReply).status(err.statusCode ?? 400).send({ error: { code: 'INVALID_INPUT', message: err.message } })
+    frameworkErrors: (err, req, reply) => {
+      void sendError(err, req, reply, ctx)
     },
   })
 
@@ -64,30 +66,21 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
     const presented = createHash('sha256').update(bearer?.[1] ?? '').digest()
     if (!timingSafeEqual(presented, expected)) {
       req.log.warn({ remote: req.ip, method: req.method, url: req.routeOptions.url }, 'API request refused: missing or wrong API key')
-      throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong API key: send Authorization: Bearer <MANAGER_API_KEY>')
+      throw new UnauthorizedError()
     }
+    // Every API route needs Redis: while the client is not connected, say so at once rather than
+    // queue the request behind the reconnection (a stopped Redis would hold it until it returns).
+    if (ctx.redis.status !== 'ready') throw new RedisUnavailableError()
   })
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.routeOptions.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request')
   })
 
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    if (err instanceof ApiError) {
-      return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message }, ...err.extra })
-    }
-    if (err.validation) {
-      return reply.status(400).send({ error: { code: 'INVALID_INPUT', message: describeValidation(err) } })
-    }
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      // fastify's own 4xx: bad JSON, wrong content type, body too large
-      return reply.status(err.statusCode).send({ error: { code: 'INVALID_INPUT', message: err.message } })
-    }
-    req.log.error({ err }, 'request failed')
-    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the manager log' } })
+  app.setErrorHandler((err: unknown, req, reply) => sendError(err, req, reply, ctx))
+  app.setNotFoundHandler((req) => {
+    const route = `${req.method} ${req.url.split('?')[0]}`
+    throw new NotFoundError('route', route, `no route ${route}`)
   })
-  app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
-  )
 
   // Registered first: @fastify/swagger collects every route added after it (onRoute hook).
   app.register(swagger, {
@@ -150,6 +143,62 @@ export function buildApp({ apiKey, log, ctx, metrics }: AppOptions): FastifyInst
     { prefix: '/api/v1' },
   )
   return app
+}
+
+/** The status each of the API's own codes answers with. */
+const STATUS: Readonly<Record<ApiErrorCode, number>> = {
+  INVALID_INPUT: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  SECRET_IN_USE: 409,
+  SECRET_OUT_OF_SCOPE: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  REDIS_UNAVAILABLE: 503,
+  INTERNAL: 500,
+}
+
+/** A task a route waited for that no delegate could run answers 503; the registry's own failures 502. */
+const NO_DELEGATE: ReadonlySet<TaskErrorCode> = new Set([
+  TaskErrorCode.NO_ELIGIBLE_DELEGATE,
+  TaskErrorCode.DELEGATE_CANNOT_REACH_REGISTRY,
+  TaskErrorCode.DELEGATE_BUSY,
+  TaskErrorCode.EXPIRED,
+])
+
+/**
+ * The one place where failures become HTTP answers, `{error: {code, message}}` and a status:
+ * the manager's own errors by class, fastify's by their class or validation, and anything else
+ * as INTERNAL (logged with its stack) or, while Redis is away, REDIS_UNAVAILABLE.
+ */
+function sendError(thrown: unknown, req: FastifyRequest, reply: FastifyReply, ctx: AppContext): FastifyReply {
+  let err = thrown
+  if (!(err instanceof ManagerError) && !isFastifyClientError(err) && ctx.redis.status !== 'ready') err = new RedisUnavailableError({ cause: err })
+  if (err instanceof TaskFailedError) {
+    return reply.status(NO_DELEGATE.has(err.code) ? 503 : 502).send({ error: { code: err.code, message: err.message }, task: err.task })
+  }
+  if (err instanceof InvalidInputError) {
+    return reply.status(STATUS.INVALID_INPUT).send({ error: { code: err.code, message: `body${err.field === undefined ? '' : `/${err.field}`}: ${err.message}` } })
+  }
+  if (err instanceof ManagerError) {
+    if (err instanceof RedisUnavailableError) req.log.warn({ err: err.cause }, 'request refused: Redis is not connected')
+    const status = isApiErrorCode(err.code) ? STATUS[err.code] : 500
+    if (status === 500) req.log.error({ err }, 'request failed')
+    return reply.status(status).send({ error: { code: err.code, message: err.message } })
+  }
+  if (isFastifyClientError(err)) {
+    if (err.validation) return reply.status(STATUS.INVALID_INPUT).send({ error: { code: ApiErrorCode.INVALID_INPUT, message: describeValidation(err) } })
+    const code = err instanceof errorCodes.FST_ERR_CTP_BODY_TOO_LARGE ? ApiErrorCode.PAYLOAD_TOO_LARGE : ApiErrorCode.INVALID_INPUT
+    // fastify's own 4xx: bad JSON, wrong content type, a path that is not valid percent-encoding
+    return reply.status(err.statusCode!).send({ error: { code, message: err.message } })
+  }
+  req.log.error({ err }, 'request failed')
+  return reply.status(STATUS.INTERNAL).send({ error: { code: ApiErrorCode.INTERNAL, message: 'internal error; see the manager log' } })
+}
+
+function isFastifyClientError(err: unknown): err is FastifyError {
+  if (!(err instanceof Error)) return false
+  const { validation, statusCode } = err as FastifyError
+  return validation !== undefined || (statusCode !== undefined && statusCode >= 400 && statusCode < 500)
 }
 
 /** "body/delegateSelectors/0 must NOT have fewer than 1 characters", naming the field. */

@@ -2,6 +2,7 @@
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
 import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
+import { LIMITS } from '../../protocol/src/limits.ts'
 import { redisConnection } from './redis-options.ts'
 
 const base64Key32 = {
@@ -185,6 +186,10 @@ export type ManagerConfig = Readonly<{
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
   const p = loadValidated(convict(schema, { env, args: [] }), schema, argv)
+  // what delegates accept in welcome: a manager must not configure its delegates out of the protocol
+  if (p.heartbeatIntervalMs < LIMITS.heartbeatMs.min || p.heartbeatIntervalMs > LIMITS.heartbeatMs.max) {
+    throw new Error(`MANAGER_HEARTBEAT_INTERVAL_MS must be from ${LIMITS.heartbeatMs.min} to ${LIMITS.heartbeatMs.max}`)
+  }
   if (p.alertWebhookSecret !== '' && p.alertWebhookUrl === '') {
     throw new Error('MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not: set the webhook to send alerts to, or drop the secret')
   }

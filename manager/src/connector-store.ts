@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { ApiError, notFound } from './api-error.ts'
+import { InvalidInputError, NotFoundError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
 export interface ConnectorInput {
@@ -66,7 +66,7 @@ export class ConnectorStore {
 
   async get(id: string): Promise<Connector> {
     const raw = await this.#redis.hget(this.#keys.connectors, id)
-    if (raw === null) throw notFound('connector', id)
+    if (raw === null) throw new NotFoundError('connector', id)
     return parse(raw)
   }
 
@@ -76,7 +76,7 @@ export class ConnectorStore {
   }
 
   async delete(id: string): Promise<void> {
-    if ((await this.#redis.hdel(this.#keys.connectors, id)) === 0) throw notFound('connector', id)
+    if ((await this.#redis.hdel(this.#keys.connectors, id)) === 0) throw new NotFoundError('connector', id)
   }
 
   /**
@@ -87,9 +87,9 @@ export class ConnectorStore {
   async #write(connector: Connector, mustExist: boolean): Promise<void> {
     const { connectors, secrets } = this.#keys
     const answer = await this.#redis.eval(WRITE, 2, connectors, secrets, connector.id, JSON.stringify(connector), connector.passwordSecretId ?? '', mustExist ? '1' : '0')
-    if (answer === 'no-connector') throw notFound('connector', connector.id)
+    if (answer === 'no-connector') throw new NotFoundError('connector', connector.id)
     if (answer === 'no-secret') {
-      throw new ApiError(400, 'INVALID_INPUT', `body/passwordSecretId: secret ${JSON.stringify(connector.passwordSecretId)} does not exist`)
+      throw new InvalidInputError('passwordSecretId', `secret ${JSON.stringify(connector.passwordSecretId)} does not exist`)
     }
   }
 }

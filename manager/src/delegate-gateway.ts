@@ -21,12 +21,18 @@ import {
   type Hello,
   type ManagerMessage,
   type ProbeResult,
+  type TaskCancel,
 } from '../../protocol/src/index.ts'
 import type { DelegateRecord } from './delegate-record.ts'
 import type { Dispatcher } from './dispatcher.ts'
+import { ResultAssembly } from './result-assembly.ts'
 import type { TokenStore } from './token-store.ts'
 
 const HELLO_TIMEOUT_MS = 10_000
+/** How often this replica asks Redis whether its sockets' tokens still exist (revocation on another replica). */
+const TOKEN_CHECK_MS = 2_000
+/** A revoked socket gets this long to answer our close frame; then it is cut (SPEC §7: closed within 5 s). */
+const REVOKE_GRACE_MS = 1_000
 
 export interface GatewayOptions {
   server: Server
@@ -46,8 +52,14 @@ export interface GatewayOptions {
 interface Conn {
   ws: WebSocket
   tokenId: string
+  /** the token may connect only as this delegate name (null: any) */
+  boundName: string | null
   link: DelegateRecord | null
   alive: boolean
+  /** results arriving in chunks */
+  results: ResultAssembly
+  /** its token was revoked: every frame from now on is ignored */
+  revoked: boolean
 }
 
 export class DelegateGateway {
@@ -80,17 +92,30 @@ export class DelegateGateway {
     })
     const { heartbeatIntervalMs } = this.#opts
     this.#timers.push(
-      setInterval(() => this.#checkSilence(), Math.min(1_000, heartbeatIntervalMs)),
-      setInterval(() => this.#ping(), Math.max(5_000, 2 * heartbeatIntervalMs)),
-      setInterval(() => void this.#checkTokens(), 5_000),
+      everyUnlessStalled(Math.min(1_000, heartbeatIntervalMs), () => this.#checkSilence()),
+      everyUnlessStalled(Math.max(5_000, 2 * heartbeatIntervalMs), () => this.#ping()),
+      setInterval(() => void this.#checkTokens(), TOKEN_CHECK_MS),
     )
     for (const t of this.#timers) t.unref()
   }
 
-  /** Disconnects every delegate that uses this token (revocation). */
+  /**
+   * Disconnects every delegate that uses this token (revocation): out of dispatch at once (its
+   * tasks run elsewhere), its frames ignored from now on, its socket closed with 4001 and cut
+   * after a short grace even if the peer never answers the close.
+   */
   revokeToken(tokenId: string): void {
     for (const conn of this.#conns) {
-      if (conn.tokenId === tokenId) close(conn.ws, CloseCode.tokenRevoked, 'delegate token revoked')
+      if (conn.tokenId !== tokenId || conn.revoked) continue
+      conn.revoked = true
+      const link = conn.link
+      conn.link = null
+      if (link && this.#opts.dispatcher.local(link.id) === link) {
+        this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate token revoked; disconnecting it')
+        this.#drop(link, 'its token was revoked')
+      }
+      close(conn.ws, CloseCode.tokenRevoked, 'delegate token revoked')
+      setTimeout(() => conn.ws.terminate(), REVOKE_GRACE_MS).unref()
     }
   }
 
@@ -121,8 +146,8 @@ export class DelegateGateway {
     if (this.#closing) return reject(socket, 503, 'Service Unavailable')
     const auth = req.headers.authorization ?? ''
     const token = auth.startsWith('Bearer ') ? auth.slice(7).trim() : ''
-    const tokenId = token ? await this.#opts.tokens.verify(token) : null
-    if (tokenId === null) {
+    const verified = token ? await this.#opts.tokens.verify(token) : null
+    if (verified === null) {
       this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'delegate connection refused: missing or invalid token')
       return reject(socket, 401, 'Unauthorized')
     }
@@ -130,12 +155,12 @@ export class DelegateGateway {
     if (socket.destroyed) return
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       onUpgraded()
-      this.#accept(ws, tokenId, req)
+      this.#accept(ws, verified.id, verified.delegateName, req)
     })
   }
 
-  #accept(ws: WebSocket, tokenId: string, req: IncomingMessage): void {
-    const conn: Conn = { ws, tokenId, link: null, alive: true }
+  #accept(ws: WebSocket, tokenId: string, boundName: string | null, req: IncomingMessage): void {
+    const conn: Conn = { ws, tokenId, boundName, link: null, alive: true, results: new ResultAssembly(), revoked: false }
     this.#conns.add(conn)
     let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
     const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
@@ -147,9 +172,17 @@ export class DelegateGateway {
       log.warn({ err }, 'delegate socket error')
     })
     ws.on('message', (data, isBinary) => {
+      if (conn.revoked) return
       try {
         onMessage(data, isBinary)
       } catch (err) {
+        if (err instanceof ProtocolError) {
+          // a frame that decodes but breaks the protocol's order or bounds (result chunks)
+          this.#opts.onDecodeFailure?.(err.message)
+          log.warn({ reason: err.message, closeCode: err.closeCode }, 'delegate frame refused')
+          close(ws, err.closeCode, err.message)
+          return
+        }
         // a bug in handling one frame ends that delegate's connection, not the manager
         log.error({ err }, 'delegate frame handling failed; closing its connection')
         close(ws, CloseCode.internalError, 'internal error')
@@ -177,7 +210,7 @@ export class DelegateGateway {
         if (link) log = log.child({ delegateId: link.id, delegate: link.name })
         return
       }
-      this.#handle(conn.link, message, log)
+      this.#handle(conn, conn.link, message, frameBytes(data), log)
     }
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer)
@@ -202,7 +235,17 @@ export class DelegateGateway {
       return null
     }
     const id = delegateIdOf(name)
+    if (conn.boundName !== null && delegateIdOf(conn.boundName) !== id) {
+      this.#opts.log.warn({ delegate: name, boundTo: conn.boundName }, 'delegate refused: its token is bound to another name')
+      close(ws, CloseCode.policyViolation, `this token is bound to delegate ${conn.boundName}: set DELEGATE_NAME=${conn.boundName}, or use a token for ${name}`)
+      return null
+    }
     const previous = [...this.#conns].find((c) => c !== conn && c.link?.id === id)
+    if (previous && !mayReplace(conn, previous, id)) {
+      this.#opts.log.warn({ delegateId: id, delegate: name }, 'delegate refused: its name is held by a connection with another token')
+      close(ws, CloseCode.policyViolation, `delegate name ${name} is in use by a connection with another token: pick another DELEGATE_NAME, or wait for that one to go`)
+      return null
+    }
     if (previous) {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'a new connection with this delegate name replaces the old one')
       previous.link = null
@@ -212,26 +255,36 @@ export class DelegateGateway {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message))
     }
     send({ type: 'welcome', protocol: PROTOCOL_VERSION, delegateId: id, heartbeatMs: this.#opts.heartbeatIntervalMs })
+    const cancel = (message: TaskCancel) => {
+      // a cancelled attempt's partial result is of no use any more
+      conn.results.drop(message.attemptId)
+      send(message)
+    }
     const link = this.#opts.dispatcher.addLocal(
       { id, name, tags: hello.tags, capacity: hello.capacity, version: hello.version, tokenId: conn.tokenId },
-      { assign: send, cancel: send, probe: send },
+      { assign: send, cancel, probe: send },
     )
     conn.link = link
     this.#opts.log.info({ delegateId: id, delegate: name, tags: link.tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
     return link
   }
 
-  #handle(link: DelegateRecord, message: DelegateMessage, log: Logger): void {
+  #handle(conn: Conn, link: DelegateRecord, message: DelegateMessage, bytes: number, log: Logger): void {
+    const { dispatcher } = this.#opts
     switch (message.type) {
       case 'hello':
         this.#closeLink(link, CloseCode.policyViolation, 'hello sent twice')
         return
       case 'heartbeat':
-        this.#opts.dispatcher.heartbeat(link.id)
+        dispatcher.heartbeat(link.id)
+        return
+      case 'task.result.chunk':
+        dispatcher.heartbeat(link.id)
+        conn.results.chunk(message, bytes, dispatcher.holds(link.id, message.attemptId))
         return
       case 'task.result':
-        this.#opts.dispatcher.heartbeat(link.id)
-        this.#opts.dispatcher.onResult(link.id, message)
+        dispatcher.heartbeat(link.id)
+        dispatcher.onResult(link.id, conn.results.complete(message, dispatcher.holds(link.id, message.attemptId)))
         return
       case 'drain':
         log.info('delegate draining: no new tasks for it')
@@ -292,6 +345,38 @@ export class DelegateGateway {
     }
     for (const id of ids) if (!live.has(id)) this.revokeToken(id)
   }
+}
+
+/**
+ * Who may take over a name that is connected (README security model): the same token (a
+ * delegate restarting before its old socket timed out) or a token bound to that name. Anyone
+ * else waits until the name is free, so no token can kick off another token's delegate.
+ */
+function mayReplace(next: Conn, previous: Conn, id: string): boolean {
+  return next.tokenId === previous.tokenId || (next.boundName !== null && delegateIdOf(next.boundName) === id)
+}
+
+/** A timer firing this late means this process was busy (e.g. storing a very large result). */
+const STALL_MS = 1_000
+
+/**
+ * `check` every `ms`, except right after this process itself stalled: timers run before the
+ * sockets are read, so the heartbeats and pongs that arrived meanwhile are still unread, and a
+ * delegate must not be dropped for the manager's own pause. The next round judges.
+ */
+function everyUnlessStalled(ms: number, check: () => void): NodeJS.Timeout {
+  let last = performance.now()
+  return setInterval(() => {
+    const now = performance.now()
+    const late = now - last - ms
+    last = now
+    if (late < STALL_MS) check()
+  }, ms)
+}
+
+function frameBytes(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
+  return data.byteLength
 }
 
 /** Stable across reconnects, so that history and marks follow the delegate, not the socket. */

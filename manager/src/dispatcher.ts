@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { DelegateState, TaskAssign, TaskResultMessage, WireFailure } from '../../protocol/src/index.ts'
+import { TaskErrorCode, type DelegateState, type TaskAssign, type TaskResultMessage, type WireFailure } from '../../protocol/src/index.ts'
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import { DelegateFleet } from './delegate-fleet.ts'
 import { normalizeTags, selectorsOf, type DelegateRecord, type Transport } from './delegate-record.ts'
@@ -202,7 +202,8 @@ export class Dispatcher {
       local: true,
       active: 0,
       full: false,
-      rev: 1,
+      // the connection's start: a reconnected delegate's states are newer than the old connection's
+      rev: now,
       refusedRev: 0,
       lastHeartbeatAt: now,
       lastAssignedAt: 0,
@@ -414,6 +415,13 @@ export class Dispatcher {
     return null
   }
 
+  /** The delegate holds this attempt (this replica's, or one relayed to it): its result is awaited (result chunks, gateway). */
+  holds(delegateId: string, attemptId: string): boolean {
+    const relayed = this.#relayed.get(attemptId)
+    if (relayed) return relayed.delegateId === delegateId
+    return this.#attempts.get(attemptId)?.delegate.id === delegateId
+  }
+
   /** A relayed attempt ended without a result reaching us (cancelled, could not be prepared, past its deadline). */
   cancelRelay(delegateId: string, attemptId: string): void {
     const relayed = this.#relayed.get(attemptId)
@@ -474,7 +482,7 @@ export class Dispatcher {
         for (const line of sel.log) run.hooks.log(line)
         const list = sel.failures.map((f) => `${f.delegate}: ${f.code}`).join('; ')
         this.#fail(run, {
-          code: 'DELEGATE_CANNOT_REACH_REGISTRY',
+          code: TaskErrorCode.DELEGATE_CANNOT_REACH_REGISTRY,
           message:
             `no delegate can reach ${run.task.registryHost} (${list}). ` +
             "Check the URL, the delegates' network, proxy and REGISTRY_CA_FILE, or add a delegate inside the registry's network.",
@@ -590,7 +598,7 @@ export class Dispatcher {
         `; connected delegates: ${shown.length ? shown.join('; ') : 'none'}. ` +
         'Start a delegate with DELEGATE_TAGS covering these selectors, or change the selectors.'
       run.hooks.log(`gave up: ${sel.reason}`)
-      this.#fail(run, { code: 'NO_ELIGIBLE_DELEGATE', message, details: { selectors: task.selectors, delegates: shown } })
+      this.#fail(run, { code: TaskErrorCode.NO_ELIGIBLE_DELEGATE, message, details: { selectors: task.selectors, delegates: shown } })
       return
     }
     run.hooks.log('timed out waiting to run again')
@@ -633,7 +641,7 @@ function ref(d: DelegateRecord): DelegateRef {
 
 function expired(run: TaskRun): TaskError {
   return {
-    code: 'EXPIRED',
+    code: TaskErrorCode.EXPIRED,
     message: `task ${run.task.taskId} did not finish within its timeout (${run.attempts} attempt(s)); raise timeoutMs or check the delegates and the registry`,
   }
 }

@@ -9,7 +9,7 @@ import type { DelegateView } from './delegate-directory.ts'
 import type { Dispatcher, HistoryStore } from './dispatcher.ts'
 import { registryHostOf } from './registry-host.ts'
 import type { ProbeAnswer, Prober } from './prober.ts'
-import type { IneligibleReason } from './select-delegate.ts'
+import { Ineligible, type IneligibleReason } from './select-delegate.ts'
 
 export interface EligibilityQuery {
   /** a saved connector, or its URL and selectors (not saved yet) */
@@ -60,8 +60,8 @@ export async function previewEligibility(
   for (const d of known) {
     if (seen.has(d.id)) continue
     const missing = selectors.filter((s) => !d.tags.includes(s) && s !== d.name.toLowerCase())
-    const reasons: IneligibleReason[] = [{ code: 'DISCONNECTED' }]
-    if (missing.length) reasons.push({ code: 'MISSING_SELECTORS', selectors: missing })
+    const reasons: IneligibleReason[] = [{ code: Ineligible.DISCONNECTED }]
+    if (missing.length) reasons.push({ code: Ineligible.MISSING_SELECTORS, selectors: missing })
     delegates.push({ id: d.id, name: d.name, replica: d.replica, connected: false, eligible: false, reasons })
   }
   delegates.sort((a, b) => Number(b.eligible) - Number(a.eligible) || a.name.localeCompare(b.name))

@@ -9,12 +9,16 @@
 import { Gauge, type Registry } from 'prom-client'
 import type { ConnectorStore } from './connector-store.ts'
 import type { HealthStore } from './health-store.ts'
+import { REDIS_READ_TIMEOUT_MS } from './metrics.ts'
 import type { SelectorWatch } from './selector-watch.ts'
+import { within } from './within.ts'
+
+const late = () => new Error('health gauges not read in time')
 
 export function registerHealthMetrics(registry: Registry, sources: { connectors: ConnectorStore; health: HealthStore; selectors: SelectorWatch }): void {
   /** Connectors whose health check is on and has a result, with their state. */
   const checked = async () => {
-    const [connectors, states] = await Promise.all([sources.connectors.list(), sources.health.states()])
+    const [connectors, states] = await within(Promise.all([sources.connectors.list(), sources.health.states()]), REDIS_READ_TIMEOUT_MS, late)
     return connectors.flatMap((c) => {
       const st = states.get(c.id)
       return c.healthCheck && st ? [{ labels: { connector: c.id, name: c.name }, st }] : []
@@ -56,7 +60,7 @@ export function registerHealthMetrics(registry: Registry, sources: { connectors:
     async collect() {
       this.reset()
       try {
-        for (const { key, serving } of await sources.selectors.current()) this.set({ selectors: key }, serving.length)
+        for (const { key, serving } of await within(sources.selectors.current(), REDIS_READ_TIMEOUT_MS, late)) this.set({ selectors: key }, serving.length)
       } catch {
         // as above
       }

@@ -10,6 +10,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq'
 import type { Logger } from 'pino'
 import type { Connector, ConnectorStore } from './connector-store.ts'
+import { nullIfNotFound } from './errors.ts'
 
 export const HEALTH_QUEUE = 'health'
 const WATCH = 'watch'
@@ -41,6 +42,7 @@ export class HealthSchedule {
       prefix: opts.prefix,
       defaultJobOptions: { removeOnComplete: true, removeOnFail: { count: 100 } },
     })
+    this.#queue.on('error', (err) => opts.log.warn({ err: err.message }, 'health queue connection error')) // else BullMQ writes it to stderr
   }
 
   async start(): Promise<void> {
@@ -81,7 +83,7 @@ export class HealthSchedule {
   async #process(job: Job<HealthJob>): Promise<void> {
     if (job.name === WATCH) return this.#opts.watch(tickOf(job))
     const { connectorId } = job.data as { connectorId: string }
-    const connector = await this.#opts.connectors.get(connectorId).catch(() => null)
+    const connector = await this.#opts.connectors.get(connectorId).catch(nullIfNotFound)
     // a connector deleted or switched off while a save raced with this job: stop its scheduler
     if (!connector?.healthCheck) return this.forget(connectorId)
     if (connector.healthCheck.intervalSeconds * 1000 !== job.opts.repeat?.every) return this.sync(connector)

@@ -95,6 +95,7 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
     prepare: (data, progress) => preparer.prepare(data, progress),
     dispatch: (task, hooks) => dispatcher.run(task, hooks),
     park: (taskId, selectors) => waiting.park(taskId, selectors, Date.now()),
+    unpark: (taskId, setKey) => waiting.leave(taskId, setKey),
     refresh: (connectorId) => preparer.invalidate(connectorId),
     announceDone: (taskId) => bus.taskDone(taskId),
     traceLink: traceLink(config.traceUrlTemplate),

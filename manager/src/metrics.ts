@@ -6,6 +6,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TaskOutcome } from './task-outcome.ts'
 import type { TaskData } from './tasks.ts'
+import { within } from './within.ts'
+
+/** A scrape answers within this even while Redis is away (queued commands wait for it). */
+export const REDIS_READ_TIMEOUT_MS = 2_000
 
 export interface MetricsSources {
   /** queued and running tasks in the shared queue (every replica's) */
@@ -60,7 +64,7 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     registers: [registry],
     async collect() {
       try {
-        const { waiting, active } = await sources.depth()
+        const { waiting, active } = await within(sources.depth(), REDIS_READ_TIMEOUT_MS, () => new Error('queue depth not read in time'))
         this.set({ state: 'waiting' }, waiting)
         this.set({ state: 'active' }, active)
       } catch {
@@ -86,7 +90,8 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     async collect() {
       this.reset()
       try {
-        for (const [selectors, count] of await sources.waitingBySelectors()) this.set({ selectors }, count)
+        const counts = await within(sources.waitingBySelectors(), REDIS_READ_TIMEOUT_MS, () => new Error('waiting tasks not counted in time'))
+        for (const [selectors, count] of counts) this.set({ selectors }, count)
       } catch {
         // Redis unreachable: no series rather than a wrong zero
       }

@@ -12,6 +12,7 @@ import { checkEventCandidates } from './alert-events.ts'
 import { Alerts } from './alerts.ts'
 import type { Connector, ConnectorStore } from './connector-store.ts'
 import type { DelegateView } from './delegate-directory.ts'
+import { nullIfNotFound } from './errors.ts'
 import { checkOf } from './health-check.ts'
 import { registerHealthMetrics } from './health-metrics.ts'
 import { HealthSchedule } from './health-schedule.ts'
@@ -119,7 +120,7 @@ export class Monitoring {
 
   /** A validation of a connector whose health check is on, scheduled or run by hand, is a check. */
   async #recordCheck(data: TaskData, outcome: TaskOutcome): Promise<void> {
-    const connector = await this.#opts.connectors.get(data.connectorId).catch(() => null)
+    const connector = await this.#opts.connectors.get(data.connectorId).catch(nullIfNotFound)
     if (!connector?.healthCheck) return
     const check = checkOf(data, outcome)
     const tls = outcome.status === 'succeeded' && outcome.result.type === 'validate-connector' ? outcome.result.profile?.tls : null

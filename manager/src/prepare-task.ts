@@ -3,11 +3,13 @@
  * username, password (opened from its secret) or delegate-side reference, selectors and the
  * registry host. Connectors are read through a local copy, dropped when any replica changes the
  * connector (a fleet notice) and after a short while regardless, so the hot path reads no Redis.
- * Nothing prepared here is ever stored.
+ * Nothing prepared here is ever stored. A task that cannot run throws a ManagerError with a task
+ * code (its connector was deleted: INVALID_INPUT; its secret cannot be opened: SECRET_UNREADABLE).
  */
 import type { RegistryTarget, TaskSpec } from '../../protocol/src/index.ts'
 import type { Connector, ConnectorStore } from './connector-store.ts'
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
+import { InvalidInputError, NotFoundError } from './errors.ts'
 import { registryHostOf } from './registry-host.ts'
 import type { SecretStore } from './secret-store.ts'
 import type { TaskData } from './tasks.ts'
@@ -78,8 +80,10 @@ export class TaskPreparer {
     const now = this.#now()
     const cached = this.#cache.get(connectorId)
     if (cached && now - cached.at < FRESH_MS) return cached
-    const connector = await this.#connectors.get(connectorId).catch(() => {
-      throw Object.assign(new Error(`connector ${connectorId} was deleted before the task${taskId ? ` ${taskId}` : ''} ran`), { code: 'INVALID_INPUT' })
+    const connector = await this.#connectors.get(connectorId).catch((err: unknown) => {
+      // the task's own fault (it ends INVALID_INPUT); anything else, Redis down, ends it INTERNAL
+      if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${connectorId} was deleted before the task${taskId ? ` ${taskId}` : ''} ran`)
+      throw err
     })
     const registry: RegistryTarget = { url: connector.url }
     if (connector.username !== null) registry.username = connector.username

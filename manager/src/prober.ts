@@ -4,7 +4,7 @@
  * that owns them. A delegate that does not answer in time counts as TIMEOUT.
  */
 import { randomUUID } from 'node:crypto'
-import type { ProbeResult } from '../../protocol/src/index.ts'
+import { TaskErrorCode, type ProbeResult } from '../../protocol/src/index.ts'
 import type { DelegateRecord } from './delegate-record.ts'
 
 export type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
@@ -30,7 +30,7 @@ export class Prober {
   /** Another replica probes a delegate owned here: its answer goes back to `origin`. */
   relay(origin: string, probeId: string, delegate: DelegateRecord | undefined, url: string): void {
     if (!delegate) {
-      this.#relay(origin, { type: 'probe.result', probeId, reachable: false, code: 'INTERNAL', message: 'the delegate left its replica', latencyMs: 0 })
+      this.#relay(origin, { type: 'probe.result', probeId, reachable: false, code: TaskErrorCode.INTERNAL, message: 'the delegate left its replica', latencyMs: 0 })
       return
     }
     this.#relayed.set(probeId, origin)
@@ -53,7 +53,7 @@ export class Prober {
   #one(d: DelegateRecord, url: string): Promise<ProbeAnswer> {
     const probeId = randomUUID()
     return new Promise<ProbeAnswer>((resolve) => {
-      const timer = setTimeout(() => finish({ reachable: false, code: 'TIMEOUT', message: `${d.name} did not answer the probe within ${PROBE_WAIT_MS / 1000} s`, latencyMs: PROBE_WAIT_MS }), PROBE_WAIT_MS)
+      const timer = setTimeout(() => finish({ reachable: false, code: TaskErrorCode.TIMEOUT, message: `${d.name} did not answer the probe within ${PROBE_WAIT_MS / 1000} s`, latencyMs: PROBE_WAIT_MS }), PROBE_WAIT_MS)
       const finish = (answer: ProbeAnswer) => {
         clearTimeout(timer)
         this.#pending.delete(probeId)

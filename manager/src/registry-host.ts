@@ -4,7 +4,7 @@
  * anything, and name the registry host that "cannot reach" marks are kept for (SPEC §4.5).
  */
 import { InvalidRegistryReference, normalizeRegistryUrl, type NormalizedRegistry } from '../../common/src/normalize-url.ts'
-import { ApiError } from './api-error.ts'
+import { InvalidInputError } from './errors.ts'
 
 export function registryHostOf(url: string): string {
   try {
@@ -14,12 +14,12 @@ export function registryHostOf(url: string): string {
   }
 }
 
-/** 400 INVALID_INPUT naming body/url, with the normaliser's advice. */
+/** INVALID_INPUT naming the url field, with the normaliser's advice. */
 export function checkConnectorUrl(url: string): NormalizedRegistry {
   try {
     return normalizeRegistryUrl(url)
   } catch (e) {
-    if (e instanceof InvalidRegistryReference) throw new ApiError(400, 'INVALID_INPUT', `body/url: ${e.message}`)
+    if (e instanceof InvalidRegistryReference) throw new InvalidInputError('url', e.message, { cause: e })
     throw e
   }
 }

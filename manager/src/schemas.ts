@@ -1,5 +1,6 @@
 /** JSON schemas of the REST API (SPEC §3): validation and the OpenAPI document come from these. */
-import { TASK_TYPES } from '../../protocol/src/index.ts'
+import { LIMITS, TASK_ERROR_CODES, TASK_TYPES } from '../../protocol/src/index.ts'
+import { API_ERROR_CODES } from './api-error-codes.ts'
 import { TASK_STATUSES } from './tasks.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const
@@ -33,7 +34,7 @@ export const connectorBody = {
     url: { type: 'string', minLength: 1, maxLength: 2048 },
     username: { type: 'string', minLength: 1, maxLength: 512 },
     passwordSecretId: id,
-    passwordRef: { type: 'string', minLength: 5, maxLength: 1024, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
+    passwordRef: { type: 'string', minLength: 5, maxLength: LIMITS.passwordRef, pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|file:/.+)$' },
     delegateSelectors: selectors,
     project,
     healthCheck,
@@ -59,14 +60,18 @@ export const secretBody = {
   type: 'object',
   required: ['name', 'value'],
   additionalProperties: false,
-  properties: { name, value: { type: 'string', minLength: 1, maxLength: 65536 }, project },
+  properties: { name, value: { type: 'string', minLength: 1, maxLength: LIMITS.password }, project },
 } as const
 
 export const tokenBody = {
   type: 'object',
   required: ['name'],
   additionalProperties: false,
-  properties: { name },
+  properties: {
+    name,
+    // as a delegate's hello carries it (DELEGATE_NAME)
+    delegateName: { type: 'string', minLength: 1, maxLength: LIMITS.name, pattern: '\\S' },
+  },
 } as const
 
 export const taskBody = {
@@ -76,7 +81,7 @@ export const taskBody = {
   properties: {
     type: { type: 'string', enum: TASK_TYPES },
     connectorId: id,
-    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    image: { type: 'string', minLength: 1, maxLength: LIMITS.image },
     delegateSelectors: selectors,
     timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
   },
@@ -103,7 +108,7 @@ export const tagsQuery = {
   required: ['image'],
   additionalProperties: false,
   properties: {
-    image: { type: 'string', minLength: 1, maxLength: 1024 },
+    image: { type: 'string', minLength: 1, maxLength: LIMITS.image },
     timeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
   },
 } as const
@@ -130,14 +135,14 @@ export const delegateStatsQuery = {
 
 /** Every error answer (documentation only; see app.ts). */
 export const errorResponse = {
-  description: 'An error; `code` is stable, `message` says what to do next',
+  description: "An error; `code` is stable (the API's own codes, or a failed task's on the routes that run one), `message` says what to do next",
   type: 'object',
   required: ['error'],
   properties: {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      properties: { code: { type: 'string', enum: [...new Set([...API_ERROR_CODES, ...TASK_ERROR_CODES])] }, message: { type: 'string' } },
     },
   },
 } as const

@@ -4,6 +4,7 @@
  * the old key (MANAGER_SECRETS_OLD_KEY) still open while new ones use the new key.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { SecretUnreadableError } from './errors.ts'
 
 export interface Sealed {
   /** key id: first 8 hex chars of sha256(key) */
@@ -57,12 +58,6 @@ export class SecretBox {
   isStale(sealed: Sealed): boolean {
     return sealed.kid !== this.#current
   }
-}
-
-/** A stored secret that cannot be opened: wrong or missing key, or altered at rest. */
-export class SecretUnreadableError extends Error {
-  override name = 'SecretUnreadableError'
-  readonly code = 'SECRET_UNREADABLE'
 }
 
 function keyId(key: Buffer): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { ApiError, notFound } from './api-error.ts'
+import { InvalidInputError, NotFoundError, SecretInUseError, SecretOutOfScopeError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { Sealed, SecretBox } from './secret-crypto.ts'
 
@@ -47,16 +47,9 @@ export class SecretStore {
   /** Checks that a connector of `project` may use the secret (usage scope). */
   async assertUsableBy(id: string, project: string | null): Promise<void> {
     const raw = await this.#redis.hget(this.#keys.secrets, id)
-    if (raw === null) throw new ApiError(400, 'INVALID_INPUT', `body/passwordSecretId: secret ${JSON.stringify(id)} does not exist`)
+    if (raw === null) throw new InvalidInputError('passwordSecretId', `secret ${JSON.stringify(id)} does not exist`)
     const secret = JSON.parse(raw) as StoredSecret
-    if (secret.project !== null && secret.project !== project) {
-      throw new ApiError(
-        400,
-        'SECRET_OUT_OF_SCOPE',
-        `secret ${JSON.stringify(secret.name)} belongs to project ${JSON.stringify(secret.project)}; ` +
-          `use it from a connector of that project, or create an account-level secret (no project)`,
-      )
-    }
+    if (secret.project !== null && secret.project !== project) throw new SecretOutOfScopeError(secret.name, secret.project)
   }
 
   /**
@@ -65,7 +58,7 @@ export class SecretStore {
    */
   async reveal(id: string): Promise<string> {
     const raw = await this.#redis.hget(this.#keys.secrets, id)
-    if (raw === null) throw notFound('secret', id)
+    if (raw === null) throw new NotFoundError('secret', id)
     const secret = JSON.parse(raw) as StoredSecret
     const value = this.#box.open(secret.sealed, secret.id)
     if (this.#box.isStale(secret.sealed)) {
@@ -77,30 +70,33 @@ export class SecretStore {
   }
 
   /**
-   * Deletes the secret unless a connector refers to it; then answers the names of those
-   * connectors and deletes nothing. Atomic with connector writes (see ConnectorStore).
+   * Deletes the secret unless a connector refers to it (SecretInUseError naming those
+   * connectors; nothing is deleted). Atomic with connector writes (see ConnectorStore).
    */
-  async delete(id: string): Promise<{ usedBy: string[] }> {
+  async delete(id: string): Promise<void> {
     const answer = (await this.#redis.eval(DELETE_UNLESS_USED, 2, this.#keys.secrets, this.#keys.connectors, id)) as string[]
-    if (answer[0] === 'gone') throw notFound('secret', id)
-    return { usedBy: answer.slice(1) }
+    if (answer[0] === 'gone') throw new NotFoundError('secret', id)
+    if (answer.length > 2) throw new SecretInUseError(answer[1]!, answer.slice(2))
   }
 
   async #load(id: string): Promise<StoredSecret> {
     const raw = await this.#redis.hget(this.#keys.secrets, id)
-    if (raw === null) throw notFound('secret', id)
+    if (raw === null) throw new NotFoundError('secret', id)
     return JSON.parse(raw) as StoredSecret
   }
 }
 
+/** → {'gone'}, or {'ok', secret name, names of the connectors using it…}; deletes only when none does. */
 const DELETE_UNLESS_USED = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'gone'} end
-local out = {'ok'}
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if not stored then return {'gone'} end
+local okSecret, secret = pcall(cjson.decode, stored)
+local out = {'ok', okSecret and tostring(secret.name) or ARGV[1]}
 for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
   local ok, c = pcall(cjson.decode, raw)
   if ok and c.passwordSecretId == ARGV[1] then out[#out + 1] = tostring(c.name) end
 end
-if #out == 1 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if #out == 2 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return out`
 
 const RESEAL = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end return 0`

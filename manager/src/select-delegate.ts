@@ -65,25 +65,29 @@ export type Selection =
 
 const SHOW = 8
 
-/** Why one delegate cannot take a task now (the eligibility preview lists every reason). */
+/** Why one delegate cannot take a task now: the one list (the eligibility preview names every reason). */
+export const INELIGIBLE_REASONS = ['MISSING_SELECTORS', 'DISCONNECTED', 'SILENT', 'DRAINING', 'NO_FREE_SLOT', 'CANNOT_REACH'] as const
+export type IneligibleCode = (typeof INELIGIBLE_REASONS)[number]
+export const Ineligible = Object.fromEntries(INELIGIBLE_REASONS.map((c) => [c, c])) as { readonly [K in IneligibleCode]: K }
+
 export type IneligibleReason =
-  | { code: 'MISSING_SELECTORS'; selectors: string[] }
-  | { code: 'DISCONNECTED' }
-  | { code: 'SILENT'; lastHeartbeatAt: string }
-  | { code: 'DRAINING' }
-  | { code: 'NO_FREE_SLOT'; active: number | null; capacity: number }
-  | { code: 'CANNOT_REACH'; error: string; message: string; until: string }
+  | { code: typeof Ineligible.MISSING_SELECTORS; selectors: string[] }
+  | { code: typeof Ineligible.DISCONNECTED }
+  | { code: typeof Ineligible.SILENT; lastHeartbeatAt: string }
+  | { code: typeof Ineligible.DRAINING }
+  | { code: typeof Ineligible.NO_FREE_SLOT; active: number | null; capacity: number }
+  | { code: typeof Ineligible.CANNOT_REACH; error: string; message: string; until: string }
 
 /** Every reason a connected candidate is not eligible for this task; none: eligible. Same rules as selectDelegate. */
 export function reasonsAgainst(c: Candidate, input: Pick<SelectionInput, 'selectors' | 'now' | 'heartbeatTimeoutMs' | 'unreachable'>): IneligibleReason[] {
   const out: IneligibleReason[] = []
   const missing = input.selectors.filter((s) => !c.selectors.has(s))
-  if (missing.length) out.push({ code: 'MISSING_SELECTORS', selectors: missing })
-  if (c.local && input.now - c.lastHeartbeatAt > input.heartbeatTimeoutMs) out.push({ code: 'SILENT', lastHeartbeatAt: new Date(c.lastHeartbeatAt).toISOString() })
-  if (c.draining) out.push({ code: 'DRAINING' })
+  if (missing.length) out.push({ code: Ineligible.MISSING_SELECTORS, selectors: missing })
+  if (c.local && input.now - c.lastHeartbeatAt > input.heartbeatTimeoutMs) out.push({ code: Ineligible.SILENT, lastHeartbeatAt: new Date(c.lastHeartbeatAt).toISOString() })
+  if (c.draining) out.push({ code: Ineligible.DRAINING })
   const mark = input.unreachable.get(c.id)
-  if (mark && mark.until > input.now) out.push({ code: 'CANNOT_REACH', error: mark.code, message: mark.message, until: new Date(mark.until).toISOString() })
-  if (noFreeSlot(c)) out.push({ code: 'NO_FREE_SLOT', active: c.local ? c.active : null, capacity: c.capacity })
+  if (mark && mark.until > input.now) out.push({ code: Ineligible.CANNOT_REACH, error: mark.code, message: mark.message, until: new Date(mark.until).toISOString() })
+  if (noFreeSlot(c)) out.push({ code: Ineligible.NO_FREE_SLOT, active: c.local ? c.active : null, capacity: c.capacity })
   return out
 }
 

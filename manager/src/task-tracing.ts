@@ -53,29 +53,30 @@ export function traceLink(template: string): ((traceId: string) => string) | und
 
 /**
  * Runs a route handler inside a server span named after the route, continuing a `traceparent`
- * the caller sent (a CI pipeline's trace); the task it creates picks up this span's context.
+ * the caller sent (a CI pipeline's trace); the task it creates picks up this span's context. The
+ * span ends when the answer has gone (the error handler sets the status of a failure).
  */
 export async function inServerSpan<T>(
   req: { method: string; routeOptions: { url?: string | undefined }; headers: Record<string, unknown> },
-  reply: { statusCode: number },
+  reply: { raw: { statusCode: number; once(event: 'close', listener: () => void): unknown } },
   attributes: Attributes,
   handler: () => Promise<T>,
 ): Promise<T> {
   const route = req.routeOptions.url ?? ''
   const parent = propagation.extract(ROOT_CONTEXT, req.headers)
   const span = tracer.startSpan(`${req.method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': route, ...attributes } }, parent)
-  try {
-    const result = await context.with(trace.setSpan(parent, span), handler)
-    span.setAttribute('http.response.status_code', reply.statusCode)
-    return result
-  } catch (err) {
-    const status = (err as { statusCode?: unknown }).statusCode
-    const code = typeof status === 'number' ? status : 500
-    span.setAttribute('http.response.status_code', code)
-    if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
-    throw err
-  } finally {
+  reply.raw.once('close', () => {
+    const status = reply.raw.statusCode
+    span.setAttribute('http.response.status_code', status)
+    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
     span.end()
+  })
+  try {
+    return await context.with(trace.setSpan(parent, span), handler)
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    span.setAttribute('error.type', typeof code === 'string' ? code : 'INTERNAL')
+    throw err
   }
 }
 

@@ -14,9 +14,10 @@ import { randomUUID } from 'node:crypto'
 import { DelayedError, Job, Queue, Worker, type ConnectionOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { isTaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
+import { isTaskErrorCode, TaskErrorCode, type TaskResult, type TaskType } from '../../protocol/src/index.ts'
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import type { DispatchHooks, RunEnd } from './dispatcher.ts'
+import { ManagerError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 import { ProgressWriter, type LogRow } from './task-progress.ts'
@@ -85,8 +86,10 @@ export interface TasksOptions {
   /** Turns a task into what a delegate needs (connector, decrypted secret, registry host). */
   prepare(data: TaskData, progress: TaskProgress): Promise<DispatchTask>
   dispatch(task: DispatchTask, hooks: DispatchHooks): Promise<RunEnd>
-  /** A parked task waits for a slot of a delegate with these selectors (waiting-room.ts). */
-  park(taskId: string, selectors: readonly string[]): Promise<void>
+  /** Indexes a task that will wait for a slot of a delegate with these selectors; answers its set's key (waiting-room.ts). */
+  park(taskId: string, selectors: readonly string[]): Promise<string>
+  /** A task that waited starts a stint: drop its index entry. */
+  unpark(taskId: string, setKey: string): void
   /** The connector of a task changed while it was handed over: prepare it from Redis again. */
   refresh(connectorId: string): void
   /** Tells every replica that a task ended (their waiters wake). */
@@ -127,6 +130,7 @@ export class Tasks {
         removeOnFail: { age: 7 * 24 * 3600, count: 20_000 },
       },
     })
+    this.queue.on('error', (err) => opts.log.warn({ err: err.message }, 'task queue connection error')) // else BullMQ writes it to stderr
   }
 
   /** Starts this replica's worker. */
@@ -258,6 +262,7 @@ export class Tasks {
     const data = job.data
     const log = this.#o.log.child({ taskId: data.id })
     const progress = readProgress(job.progress)
+    if (progress.parkedIn) this.#o.unpark(data.id, progress.parkedIn)
     const writer = new ProgressWriter(this.#o.redis, this.queue.toKey(data.id), log)
     const stint = StintTrace.start(data, progress.queuedAt ?? data.createdAt, progress.waitReason)
     const hooks: DispatchHooks = stint
@@ -270,20 +275,21 @@ export class Tasks {
     try {
       end = await this.#o.dispatch(await this.#o.prepare(data, progress), hooks)
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown }
-      const code = isTaskErrorCode(e.code) ? e.code : 'INTERNAL'
+      const code = err instanceof ManagerError && isTaskErrorCode(err.code) ? err.code : TaskErrorCode.INTERNAL
       hooks.log(`could not start: ${code}`)
-      if (code === 'INTERNAL') log.error({ err }, 'task preparation failed')
-      end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message: String(e.message) }, delegate: null, attempts: progress.attempts } }
+      if (code === TaskErrorCode.INTERNAL) log.error({ err }, 'task preparation failed')
+      const message = err instanceof Error ? err.message : String(err)
+      end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message }, delegate: null, attempts: progress.attempts } }
     }
     if (end.kind === 'park') {
       stint?.end({ outcome: 'parked', attempts: end.progress.attempts, waitReason: end.progress.waitReason })
       this.#inFlight.delete(data.id)
-      writer.state({ ...end.progress, queuedAt: Date.now() })
-      await writer.flushed()
       if (end.refresh) this.#o.refresh(data.connectorId)
+      // indexed before it is delayed: a job is never delayed without its entry (waiting-room.ts)
+      const parkedIn = end.waitingFor ? await this.#o.park(data.id, end.waitingFor) : null
+      writer.state({ ...end.progress, parkedIn, queuedAt: Date.now() })
+      await writer.flushed()
       await job.moveToDelayed(end.until, token)
-      if (end.waitingFor) await this.#o.park(data.id, end.waitingFor)
       throw new DelayedError()
     }
     const { outcome } = end
@@ -330,7 +336,7 @@ export class Tasks {
 
 function readProgress(raw: unknown): TaskProgress {
   const p = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<TaskProgress>
-  const progress: TaskProgress = { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null }
+  const progress: TaskProgress = { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null, parkedIn: p.parkedIn ?? null }
   if (p.queuedAt !== undefined) progress.queuedAt = p.queuedAt
   return progress
 }
@@ -378,7 +384,7 @@ function view(job: Job<TaskData, StoredOutcome>, logs: LogRow[], link: TraceLink
   if (job.finishedOn && outcome && typeof outcome === 'object') applyOutcome(v, outcome)
   else if (job.finishedOn && job.failedReason) {
     v.status = 'failed'
-    v.error = { code: 'INTERNAL', message: `the manager could not run this task: ${job.failedReason}` }
+    v.error = { code: TaskErrorCode.INTERNAL, message: `the manager could not run this task: ${job.failedReason}` }
     v.finishedAt = new Date(job.finishedOn).toISOString()
   } else if (progress.status === 'running' && progress.delegate) {
     v.status = 'running'

@@ -1,12 +1,20 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { notFound } from './api-error.ts'
+import { NotFoundError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
 export interface DelegateToken {
   id: string
   name: string
+  /** the one delegate name this token may connect as; null: any name (SPEC §7, README security model) */
+  delegateName: string | null
   createdAt: string
+}
+
+/** What a live token allows, as the WebSocket upgrade needs it. */
+export interface VerifiedToken {
+  id: string
+  delegateName: string | null
 }
 interface StoredToken extends DelegateToken {
   hash: string
@@ -27,29 +35,30 @@ export class TokenStore {
     this.#keys = keys
   }
 
-  async create(name: string): Promise<DelegateToken & { token: string }> {
+  async create(name: string, delegateName: string | null = null): Promise<DelegateToken & { token: string }> {
     const token = PREFIX + randomBytes(32).toString('base64url')
-    const stored: StoredToken = { id: randomUUID(), name, createdAt: new Date().toISOString(), hash: digest(token) }
+    const bound = delegateName?.trim() || null
+    const stored: StoredToken = { id: randomUUID(), name, delegateName: bound, createdAt: new Date().toISOString(), hash: digest(token) }
     await this.#redis
       .multi()
       .hset(this.#keys.tokens, stored.id, JSON.stringify(stored))
       .hset(this.#keys.tokenByHash, stored.hash, stored.id)
       .exec()
-    return { id: stored.id, name, createdAt: stored.createdAt, token }
+    return { id: stored.id, name, delegateName: bound, createdAt: stored.createdAt, token }
   }
 
   async list(): Promise<DelegateToken[]> {
     const all = await this.#redis.hvals(this.#keys.tokens)
     return all
       .map((raw) => {
-        const { id, name, createdAt } = JSON.parse(raw) as StoredToken
-        return { id, name, createdAt }
+        const { id, name, delegateName, createdAt } = JSON.parse(raw) as StoredToken
+        return { id, name, delegateName: delegateName ?? null, createdAt }
       })
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   }
 
-  /** The token's id when `presented` is a live token, else null. */
-  async verify(presented: string): Promise<string | null> {
+  /** The token's id and binding when `presented` is a live token, else null. */
+  async verify(presented: string): Promise<VerifiedToken | null> {
     if (!presented.startsWith(PREFIX) || presented.length > 100) return null
     const hash = digest(presented)
     const id = await this.#redis.hget(this.#keys.tokenByHash, hash)
@@ -58,8 +67,9 @@ export class TokenStore {
     if (raw === null) return null
     // The hash lookup already matched; compare again in constant time so that the answer never
     // depends on how much of the stored hash matched.
-    const stored = Buffer.from((JSON.parse(raw) as StoredToken).hash, 'hex')
-    return timingSafeEqual(stored, Buffer.from(hash, 'hex')) ? id : null
+    const record = JSON.parse(raw) as StoredToken
+    const stored = Buffer.from(record.hash, 'hex')
+    return timingSafeEqual(stored, Buffer.from(hash, 'hex')) ? { id, delegateName: record.delegateName ?? null } : null
   }
 
   async exists(ids: readonly string[]): Promise<Set<string>> {
@@ -70,7 +80,7 @@ export class TokenStore {
 
   async revoke(id: string): Promise<void> {
     const raw = await this.#redis.hget(this.#keys.tokens, id)
-    if (raw === null) throw notFound('delegate token', id)
+    if (raw === null) throw new NotFoundError('delegate token', id)
     const { hash } = JSON.parse(raw) as StoredToken
     await this.#redis.multi().hdel(this.#keys.tokens, id).hdel(this.#keys.tokenByHash, hash).exec()
   }

@@ -3,17 +3,24 @@
  * slows the rest). A waiting task is a delayed BullMQ job (until its deadline) plus one entry in
  * the sorted set of its selector set; it holds no worker slot and nobody looks at it until a
  * delegate that can serve its selector set has a free slot. Then that delegate's owner wakes the
- * oldest such tasks, as many as it has free slots (one Lua step pops them across every set the
- * delegate serves), and promotes their jobs; any replica's worker then places them.
+ * oldest such tasks, as many as it has free slots (one Lua step across every set the delegate
+ * serves), and promotes their jobs; any replica's worker then places them.
  *
- *   park:  job → delayed(deadline), ZADD waiting:<set> <since> <task>   (new set: tell the replicas)
- *   wake:  delegate D has k free slots → pop the k oldest over the sets ⊆ D's selectors → promote
+ *   park:   ZADD waiting:<set> <now> <task>   (new set: tell the replicas), then job → delayed
+ *   wake:   delegate D has k free slots → the k oldest visible entries over the sets ⊆ D's
+ *           selectors are hidden for a lease (score = now + 5 s) → promote their jobs
+ *   start:  a stint of a task that was parked removes its entry (tasks.ts)
  *
- * A wake-up can be missed (a task parks while its delegate frees a slot on another replica): a
- * sweep each second wakes for delegates owned here that still have free slots, which costs
- * nothing while no set they serve holds a task.
+ * Nothing is lost when a replica dies at any step: an entry is only hidden, never removed, until
+ * its task starts again, so a wake that never promoted shows it again after the lease; the index
+ * is written before the job is delayed, so a job is never delayed without its entry (a wake that
+ * comes first finds the job still active, and leaves the entry for the next one). A promote that
+ * finds the job finished removes the entry. A wake-up can also be missed (a task parks while its
+ * delegate frees a slot on another replica): a sweep each second wakes one task for each delegate
+ * owned here that still has a free slot, which costs nothing while no set they serve holds a task.
  */
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Queue } from 'bullmq'
 import { Job } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -21,26 +28,35 @@ import type { Logger } from 'pino'
 import type { DelegateRecord } from './delegate-record.ts'
 import type { RedisKeys } from './redis-keys.ts'
 
-/** Pops up to ARGV[1] ids, oldest first, across the sorted sets KEYS[2..]; drops sets that end empty from KEYS[1]. */
+/** How long a woken task's entry stays hidden before another wake may take it again. */
+const LEASE_MS = 5_000
+/** A woken task still parking (its job not delayed yet): tries again after 10, 20 … 320 ms. */
+const PROMOTE_RETRIES = 6
+
+/**
+ * Hides up to ARGV[1] visible entries (score ≤ ARGV[2]), oldest first, across the sorted sets
+ * KEYS[2..] until ARGV[3]; answers {id, set key}… and the sets found empty (dropped from KEYS[1]).
+ */
 const WAKE = `
-local want = tonumber(ARGV[1])
+local want, now, hideUntil = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local out, emptied = {}, {}
-while #out < want do
-  local best, bestScore = nil, nil
+local taken = 0
+while taken < want do
+  local best, bestScore, bestId = nil, nil, nil
   for i = 2, #KEYS do
-    local head = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    if head[1] and (bestScore == nil or tonumber(head[2]) < bestScore) then best, bestScore = i, tonumber(head[2]) end
+    local head = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+    if head[1] and (bestScore == nil or tonumber(head[2]) < bestScore) then best, bestScore, bestId = i, tonumber(head[2]), head[1] end
   end
   if best == nil then break end
-  local id = redis.call('ZRANGE', KEYS[best], 0, 0)[1]
-  redis.call('ZREM', KEYS[best], id)
-  out[#out + 1] = id
+  redis.call('ZADD', KEYS[best], hideUntil, bestId)
+  out[#out + 1] = bestId
+  out[#out + 1] = ARGV[best + 2]
+  taken = taken + 1
 end
 for i = 2, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
-    local key = ARGV[i]
-    redis.call('HDEL', KEYS[1], key)
-    emptied[#emptied + 1] = key
+    redis.call('HDEL', KEYS[1], ARGV[i + 2])
+    emptied[#emptied + 1] = ARGV[i + 2]
   end
 end
 return {out, emptied}`
@@ -79,8 +95,10 @@ export class WaitingRoom {
 
   async start(): Promise<void> {
     await this.#load()
+    // a safety net, so one task per delegate: a task that is woken but still cannot run (its free
+    // delegates cannot reach its registry) must not churn at the rate of free slots
     this.#sweep = setInterval(() => {
-      for (const d of this.#o.freeLocal()) this.wake(d)
+      for (const d of this.#o.freeLocal()) this.wake(d, 1)
     }, 1_000)
     // sets that emptied on another replica's wake-up, and announcements this replica missed
     this.#refresh = setInterval(() => void this.#load().catch((err: unknown) => this.#o.log.warn({ err }, 'waiting sets refresh failed')), 10_000)
@@ -98,28 +116,40 @@ export class WaitingRoom {
     this.#sets.set(key, selectors)
   }
 
-  /** The job is delayed already; index it so that the next free slot for its selectors wakes it. */
-  async park(taskId: string, selectors: readonly string[], since: number): Promise<void> {
+  /**
+   * Indexes a task (still active: its job is delayed right after) so that the next free slot for
+   * its selectors wakes it. Answers the set's key, which its next stint removes it from.
+   */
+  async park(taskId: string, selectors: readonly string[], since: number): Promise<string> {
     const key = selectorSetKey(selectors)
     const { redis, keys } = this.#o
     const fresh = await redis.eval(PARK, 2, keys.waitingSets, keys.waiting(key), since, taskId, key, JSON.stringify(selectors))
     if (!this.#sets.has(key)) this.#sets.set(key, selectors)
     if (fresh === 1) this.#o.announce(key, [...selectors])
+    return key
   }
 
-  /** A delegate owned here has free slots: wake that many of the oldest tasks it can serve. */
-  wake(d: DelegateRecord): void {
-    const free = this.#o.freeSlots(d)
+  /** A task that was parked starts a stint: its entry has served. */
+  leave(taskId: string, setKey: string): void {
+    this.#o.redis.zrem(this.#o.keys.waiting(setKey), taskId).catch((err: unknown) => this.#o.log.warn({ err }, 'waiting entry removal failed'))
+  }
+
+  /** A delegate owned here has free slots: wake that many (at most `limit`) of the oldest tasks it can serve. */
+  wake(d: DelegateRecord, limit = Infinity): void {
+    const free = Math.min(limit, this.#o.freeSlots(d))
     if (free <= 0 || this.#sets.size === 0) return
     const servable = [...this.#sets].filter(([, selectors]) => selectors.every((s) => d.selectors.has(s))).map(([key]) => key)
     if (servable.length === 0) return
     const { redis, keys } = this.#o
+    const now = Date.now()
     redis
-      .eval(WAKE, 1 + servable.length, keys.waitingSets, ...servable.map((k) => keys.waiting(k)), free, ...servable)
+      .eval(WAKE, 1 + servable.length, keys.waitingSets, ...servable.map((k) => keys.waiting(k)), free, now, now + LEASE_MS, ...servable)
       .then(async (answer) => {
-        const [ids, emptied] = answer as [string[], string[]]
+        const [woken, emptied] = answer as [string[], string[]]
         for (const key of emptied) this.#sets.delete(key)
-        await Promise.all(ids.map((id) => this.#promote(id)))
+        const promotions: Promise<void>[] = []
+        for (let i = 0; i < woken.length; i += 2) promotions.push(this.#promote(woken[i]!, woken[i + 1]!))
+        await Promise.all(promotions)
       })
       .catch((err: unknown) => this.#o.log.warn({ err, delegate: d.name }, 'waking waiting tasks failed'))
   }
@@ -147,11 +177,23 @@ export class WaitingRoom {
     for (const [key, raw] of Object.entries(sets)) this.#sets.set(key, JSON.parse(raw) as string[])
   }
 
-  async #promote(id: string): Promise<void> {
-    try {
-      await new Job(this.#o.queue, 'wake', {}, {}, id).promote()
-    } catch {
-      // no longer delayed: its deadline came, or another replica promoted it first
+  async #promote(id: string, setKey: string): Promise<void> {
+    const job = new Job(this.#o.queue, 'wake', {}, {}, id)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await job.promote()
+        return
+      } catch {
+        // Not delayed. Active: it is parking right now (its job is delayed within milliseconds,
+        // and may be by now: try again shortly), or its replica died first (the entry shows
+        // again after its lease). Waiting: another wake promoted it. Finished or gone: the entry
+        // has no task left.
+        const state = await this.#o.queue.getJobState(id)
+        if (state === 'completed' || state === 'failed' || state === 'unknown') return this.leave(id, setKey)
+        if ((state !== 'active' && state !== 'delayed') || attempt === PROMOTE_RETRIES) return
+        if (state === 'delayed') continue
+        await sleep(10 * 2 ** attempt)
+      }
     }
   }
 }

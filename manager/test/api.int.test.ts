@@ -120,7 +120,7 @@ describe('bodies', () => {
     expectError(await raw('POST', '/api/v1/secrets', { headers: json, body: 'null' }), 400, 'INVALID_INPUT')
     expectError(await raw('POST', '/api/v1/secrets', { headers: json }), 400, 'INVALID_INPUT')
     expectError(await raw('POST', '/api/v1/secrets', { headers: { ...auth(), 'content-type': 'application/xml' }, body: '<x/>' }), 415, 'INVALID_INPUT')
-    expectError(await raw('POST', '/api/v1/secrets', { headers: json, body: JSON.stringify({ name: 'x', value: 'v'.repeat(1_100_000) }) }), 413, 'INVALID_INPUT')
+    expectError(await raw('POST', '/api/v1/secrets', { headers: json, body: JSON.stringify({ name: 'x', value: 'v'.repeat(1_100_000) }) }), 413, 'PAYLOAD_TOO_LARGE')
   })
 
   it('refuses __proto__ and constructor.prototype keys', async () => {
@@ -238,10 +238,10 @@ describe('connectors', () => {
     [{ name: 'c', type: 'nexus', url: 'r.example.com' }, 'body/type must be one of docker-registry'],
     [connectorBody({ url: 'ftp://r.example.com' }), 'body/url: The registry URL uses "ftp://": use https://'],
     [connectorBody({ url: 'http://' }), 'body/url'],
-    [connectorBody({ url: 'https://bob:hunter2@r.example.com' }), 'body/url must not hold credentials'],
-    [connectorBody({ url: 'bob@r.example.com:5000' }), 'body/url must not hold credentials'],
+    [connectorBody({ url: 'https://bob:hunter2@r.example.com' }), 'body/url: a URL must not hold credentials'],
+    [connectorBody({ url: 'bob@r.example.com:5000' }), 'body/url: a URL must not hold credentials'],
     [connectorBody({ passwordSecretId: randomUUID(), username: 'u' }), 'body/passwordSecretId'],
-    [connectorBody({ passwordRef: 'env:X' }), 'body/username is required'],
+    [connectorBody({ passwordRef: 'env:X' }), 'body/username: required when a password is given'],
     [connectorBody({ username: 'u', passwordRef: 'vault:x' }), 'body/passwordRef must match'],
     [connectorBody({ username: 'u', passwordRef: 'env:X', passwordSecretId: randomUUID() }), 'passwordSecretId or passwordRef'],
     [connectorBody({ delegateSelectors: [''] }), 'body/delegateSelectors/0'],
@@ -381,7 +381,7 @@ describe('tasks', () => {
 
   it('needs an image for list-tags', async () => {
     const c = await createConnector()
-    expectError(await api.call('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id }), 400, 'INVALID_INPUT', /body\/image is required/)
+    expectError(await api.call('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: c.id }), 400, 'INVALID_INPUT', /body\/image: required for list-tags/)
   })
 
   it('answers 404 for unknown task ids, including names of BullMQ keys', async () => {
@@ -414,7 +414,7 @@ describe('delegate tokens and delegates', () => {
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ id: expect.any(String), name: 'eu-cluster', token: expect.stringMatching(/^rdt_/) })
     const list = await api.ok('GET', '/api/v1/delegate-tokens')
-    expect(list.tokens.find((t: Json) => t.id === created.body.id)).toEqual({ id: created.body.id, name: 'eu-cluster', createdAt: expect.any(String) })
+    expect(list.tokens.find((t: Json) => t.id === created.body.id)).toEqual({ id: created.body.id, name: 'eu-cluster', delegateName: null, createdAt: expect.any(String) })
     expect(JSON.stringify(list)).not.toContain(created.body.token)
     expect((await api.call('DELETE', `/api/v1/delegate-tokens/${created.body.id}`)).status).toBe(204)
     expectError(await api.call('DELETE', `/api/v1/delegate-tokens/${created.body.id}`), 404, 'NOT_FOUND')

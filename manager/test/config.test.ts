@@ -91,6 +91,15 @@ describe('REDIS_URL', () => {
   })
 })
 
+describe('manager configuration limits', () => {
+  it('refuses a heartbeat interval delegates would refuse in welcome', () => {
+    const env = { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key }
+    expect(() => loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '0' })).toThrow(/^MANAGER_HEARTBEAT_INTERVAL_MS must be from 100 to 600000/)
+    expect(() => loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '600001' })).toThrow(/^MANAGER_HEARTBEAT_INTERVAL_MS/)
+    expect(loadManagerConfig([], { ...env, MANAGER_HEARTBEAT_INTERVAL_MS: '600000' }).heartbeatIntervalMs).toBe(600_000)
+  })
+})
+
 describe('delegate configuration', () => {
   const base = { MANAGER_URL: 'http://127.0.0.1:8080,http://127.0.0.1:8081' }
 
@@ -108,6 +117,32 @@ describe('delegate configuration', () => {
     expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: file, DELEGATE_TOKEN: 'rdt_x' })).toThrow(/both set/)
     expect(() => loadDelegateConfig([], base)).toThrow(/^DELEGATE_TOKEN is required/)
     expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: join(dir, 'missing') })).toThrow(/DELEGATE_TOKEN_FILE cannot be read.*ENOENT/)
+  })
+
+  it('allows env:REGISTRY_PASSWORD_* by default and takes DELEGATE_PASSWORD_REFS, refusing a malformed pattern by name', () => {
+    const c = loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x' })
+    expect(c.passwordRefs).toMatchObject({ spec: 'env:REGISTRY_PASSWORD_*', patterns: [{ kind: 'env-prefix', prefix: 'REGISTRY_PASSWORD_' }] })
+    const file = join(dir, 'token')
+    writeFileSync(file, 'rdt_from_file\n')
+    const d = loadDelegateConfig([], { ...base, DELEGATE_TOKEN_FILE: file, DELEGATE_PASSWORD_REFS: 'env:HARBOR_PW,file:/run/secrets/*' })
+    expect(d.passwordRefs).toEqual({
+      spec: 'env:HARBOR_PW,file:/run/secrets/*',
+      patterns: [{ kind: 'env', name: 'HARBOR_PW' }, { kind: 'file-dir', dir: '/run/secrets/' }],
+      ownFiles: [file],
+    })
+    expect(loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: '' }).passwordRefs.patterns).toEqual([])
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: 'file:/etc/shadow' })).toThrow(/^DELEGATE_PASSWORD_REFS has "file:\/etc\/shadow"/)
+    expect(() => loadDelegateConfig([], { ...base, DELEGATE_TOKEN: 'rdt_x', DELEGATE_PASSWORD_REFS: 'file:/proc/*' })).toThrow(/^DELEGATE_PASSWORD_REFS .*\/proc/)
+  })
+
+  it('refuses a name, tags or capacity the manager would refuse in hello', () => {
+    const ok = { ...base, DELEGATE_TOKEN: 'rdt_x' }
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_NAME: 'n'.repeat(254) })).toThrow(/^DELEGATE_NAME .*253/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_NAME: '  ' })).toThrow(/^DELEGATE_NAME/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_CAPACITY: '10001' })).toThrow(/^DELEGATE_CAPACITY .*10000/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_TAGS: Array.from({ length: 257 }, (_, i) => `t${i}`).join(',') })).toThrow(/^DELEGATE_TAGS .*256/)
+    expect(() => loadDelegateConfig([], { ...ok, DELEGATE_TAGS: 't'.repeat(254) })).toThrow(/^DELEGATE_TAGS .*253/)
+    expect(loadDelegateConfig([], { ...ok, DELEGATE_NAME: 'n'.repeat(253), DELEGATE_CAPACITY: '10000' }).capacity).toBe(10_000)
   })
 
   it('refuses a manager URL that is not http(s) or ws(s)', () => {

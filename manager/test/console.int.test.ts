@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ANY_CONTROL } from '../../test/controls.ts'
 import type { Delegate } from '../../delegate/src/delegate.ts'
 import { RegistryClient } from '../../delegate/src/registry/client.ts'
 import { makePki, type Pki } from '../../delegate/test/registry-pki.ts'
@@ -18,6 +19,7 @@ import { root, startTestDelegate, startTestManager, testLog, type TestManager } 
 import { seedRepository } from '../../test/seed-registry.ts'
 import { startOtlpReceiver, type OtlpReceiver } from '../../test/otlp-receiver.ts'
 import { startTracing, type Tracing } from '../../common/src/tracing.ts'
+import { isPing, json, startFaultServer } from '../../delegate/test/fault-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(root, 'test-results', 'console')
@@ -218,6 +220,28 @@ describe('web console', () => {
     expect(seen.count).toBe(`${matching} of 10,000 tags`)
   })
 
+  it('shows how many tags a registry listed outside the grammar, and no control character from names or messages', async () => {
+    const registry = await startFaultServer((_req, res, url) =>
+      isPing(url) ? json(res, 200, {}) : json(res, 200, { name: 'x', tags: ['1.0', '\u001b[31mred', 'ok\u202etxt.exe'] }),
+    )
+    try {
+      const name = 'evil\u202eexe.gpj\u001b[2J'
+      const c = await m.api.ok('POST', '/api/v1/connectors', { name, type: 'docker-registry', url: registry.url, delegateSelectors: ['docker'] })
+      await go(`#/connectors/${c.id}`)
+      await page.fill('#tags-form input[name=image]', 'team/x')
+      await page.click('#tags-form button[type=submit]')
+      const note = page.locator('.skipped')
+      await note.waitFor()
+      expect(await note.textContent()).toContain('2 tags that do not fit the distribution grammar')
+      await page.locator('.tags .count', { hasText: '1 tags' }).waitFor()
+      const text = await page.locator('main').textContent()
+      expect(text).toContain('evil\\u202eexe.gpj\\x1b[2J')
+      expect(text).not.toMatch(ANY_CONTROL)
+    } finally {
+      await registry.close()
+    }
+  })
+
   it('updates the selection log of a waiting task until a delegate takes it', async () => {
     const c = await m.api.ok<{ id: string }>('POST', '/api/v1/connectors', {
       name: 'needs gpu',
@@ -301,6 +325,16 @@ describe('web console', () => {
     await row.waitFor({ state: 'detached' })
     const left = await m.api.ok<{ tokens: { name: string }[] }>('GET', '/api/v1/delegate-tokens')
     expect(left.tokens.map((t) => t.name)).not.toContain('eu-west')
+
+    // bound to one delegate name: the snippets use it, the list shows it
+    await page.click('.reveal button', { timeout: 5_000 }).catch(() => undefined)
+    await page.fill('#token-form input[name=name]', 'bound')
+    await page.fill('#token-form input[name=delegateName]', 'eu-west-7')
+    await page.click('#token-form button[type=submit]')
+    await page.locator('#new-token').waitFor()
+    expect(await page.locator('.reveal').textContent()).toContain('Bound to the delegate name eu-west-7')
+    expect(await page.locator('.reveal pre').first().textContent()).toContain('DELEGATE_NAME=eu-west-7')
+    expect(await page.locator('tr[data-name="bound"]').textContent()).toContain('eu-west-7')
   })
 
   it("shows a connector's health as a timeline of its checks and its registry's profile", async () => {

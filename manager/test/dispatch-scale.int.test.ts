@@ -11,7 +11,11 @@ import { afterEach, describe, expect, inject, it } from 'vitest'
 import type { TaskResult } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
+import { Redis } from 'ioredis'
+import { redisKeys } from '../src/redis-keys.ts'
 import { QUEUE_NAME, type TaskData } from '../src/tasks.ts'
+import { selectorSetKey } from '../src/waiting-room.ts'
+import { waitFor } from '../../test/wait-for.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -135,6 +139,30 @@ describe('dispatch across replicas', () => {
       expect(t.delegate.name).toBe(first.delegate.name)
       expect(t.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/history: .* last succeeded/)
     }
+  })
+})
+
+describe('the waiting room', () => {
+  it('runs a task whose wake-up was lost (its waker died after taking it, before promoting it) once the lease ends', async () => {
+    const [m] = (await replicas(1)) as [TestManager]
+    const c = await m.api.ok('POST', '/api/v1/connectors', { name: 'c', type: 'docker-registry', url: 'r.example.com' })
+    const { id } = await m.api.ok('POST', '/api/v1/tasks', { type: 'list-tags', image: 'x', connectorId: c.id, delegateSelectors: ['later'], timeoutMs: 60_000 })
+    const redis = new Redis(inject('redisUrl'))
+    cleanup.push(async () => redis.quit())
+    const set = redisKeys(m.config.queuePrefix).waiting(selectorSetKey(['later']))
+    await waitFor(async () => (await redis.zscore(set, id)) !== null && (await m.api.ok('GET', `/api/v1/tasks/${id}`)).selectionLog.length > 0, { timeoutMs: 10_000, what: 'the task parked' })
+    const queue = new Queue(QUEUE_NAME, { connection: { url: inject('redisUrl') }, prefix: m.config.queuePrefix })
+    cleanup.push(() => queue.close())
+    await waitFor(async () => (await queue.getJobState(id)) === 'delayed', { timeoutMs: 10_000, what: 'its job delayed' })
+    // a waker took it (hid its entry) and died before promoting its job
+    await redis.zadd(set, Date.now() + 2_000, id)
+    const runner = counting(1)
+    await delegateOn(m, 'late', runner, { tags: ['later'] })
+    const t = await m.api.ok('GET', `/api/v1/tasks/${id}?waitMs=20000`)
+    expect(t.status).toBe('succeeded')
+    expect(runner.ran()).toBe(1)
+    // and its entry is gone with it
+    expect(await redis.zscore(set, id)).toBe(null)
   })
 })
 

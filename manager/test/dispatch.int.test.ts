@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { TaskResult, TaskSpec } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { RegistryError } from '../../delegate/src/registry/errors.ts'
+import { waitFor } from '../../test/wait-for.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 
 const tags = (image = 'x'): TaskResult => ({ type: 'list-tags', image, tags: ['1'], truncated: false })
@@ -43,7 +44,7 @@ describe('dispatch', () => {
   })
   afterEach(async () => {
     await Promise.all(delegates.splice(0).map((d) => d.close()))
-    await sleep(50)
+    await waitFor(() => m.dispatcher.localDelegates().length === 0, { timeoutMs: 5_000, what: "the test's delegates to be gone" })
   })
   afterAll(async () => {
     await m.close()
@@ -159,8 +160,7 @@ describe('dispatch', () => {
     const t = await run({ connectorId: c.id, timeoutMs: 600 })
     expect(t.status).toBe('expired')
     expect(t.error.code).toBe('EXPIRED')
-    await sleep(200)
-    expect(aborted).toBe(true)
+    await waitFor(() => aborted, { timeoutMs: 5_000, what: 'the delegate to abort the expired task' })
   })
 
   it('ends a task at once on a non-retryable failure', async () => {
@@ -221,12 +221,13 @@ describe('dispatch', () => {
       delegateSelectors: ['later'],
       timeoutMs: 10_000,
     })
-    let t
-    for (let i = 0; i < 100; i++) {
-      t = await m.api.ok('GET', `/api/v1/tasks/${id}`)
-      if (t.selectionLog.length > 0) break
-      await sleep(20)
-    }
+    const t = await waitFor(
+      async () => {
+        const v = await m.api.ok('GET', `/api/v1/tasks/${id}`)
+        return v.selectionLog.length > 0 && v
+      },
+      { timeoutMs: 5_000, what: 'the first line of the selection log' },
+    )
     expect(t.status).toBe('queued')
     expect(t.selectionLog.map((l: { message: string }) => l.message).join('\n')).toMatch(/waiting: no delegate is connected/)
     await delegate('late-comer', scripted('late', async () => tags()), { tags: ['later'] })

@@ -83,7 +83,8 @@ describe('eligibility preview', () => {
     const farTask = await m.api.ok('POST', '/api/v1/tasks', { type: 'list-tags', image: 'x', connectorId: c.id, delegateSelectors: ['far'], timeoutMs: 1_000 })
     await m.api.ok('GET', `/api/v1/tasks/${farTask.id}?waitMs=5000`)
 
-    const res = await until('silent-eu silent', () => eligible({ connectorId: c.id }), (r) => byName(r.body, 'silent-eu')?.reasons.some((x: { code: string }) => x.code === 'SILENT'))
+    // silent-eu stops heart-beating: SILENT until the gateway's next silence check drops it, then DISCONNECTED
+    const res = await until('silent-eu not eligible', () => eligible({ connectorId: c.id }), (r) => byName(r.body, 'silent-eu')?.eligible === false)
     expect(res.status).toBe(200)
     const a = res.body
     expect(a).toMatchObject({ registryHost: 'registry.example.com', selectors: ['eu'] })
@@ -92,7 +93,9 @@ describe('eligibility preview', () => {
     expect(byName(a, 'busy-eu')).toMatchObject({ eligible: false, reasons: [{ code: 'NO_FREE_SLOT', active: 1, capacity: 1 }] })
     expect(byName(a, 'far-eu')).toMatchObject({ eligible: false, reasons: [{ code: 'CANNOT_REACH', error: 'CONNECTION_REFUSED', until: expect.any(String) }] })
     expect(byName(a, 'draining-eu')).toMatchObject({ eligible: false, reasons: [{ code: 'DRAINING' }] })
-    expect(byName(a, 'silent-eu')).toMatchObject({ eligible: false, reasons: [{ code: 'SILENT', lastHeartbeatAt: expect.any(String) }] })
+    const silent = byName(a, 'silent-eu')
+    expect(silent.eligible).toBe(false)
+    expect(silent.reasons).toContainEqual(silent.connected ? { code: 'SILENT', lastHeartbeatAt: expect.any(String) } : { code: 'DISCONNECTED' })
     expect(byName(a, 'gone-eu')).toMatchObject({ eligible: false, connected: false, reasons: [{ code: 'DISCONNECTED' }] })
     expect(a.pick).toMatchObject({ name: 'ok-eu', via: 'round-robin', why: expect.stringMatching(/round robin among 1 eligible/) })
     expect(a.waiting).toBe(null)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { TASK_ERROR_CODES } from '../../protocol/src/index.ts'
 import { delegateEnv } from '../../delegate/src/config.ts'
+import { API_ERROR_CODES } from '../src/api-error-codes.ts'
 import { managerEnv } from '../src/config.ts'
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
@@ -18,6 +19,10 @@ function firstColumn(heading: string): string[] {
 describe('README', () => {
   it('lists exactly the error codes the code produces', () => {
     expect(firstColumn('Error codes').sort()).toEqual([...TASK_ERROR_CODES].sort())
+  })
+
+  it("lists exactly the API's own error codes", () => {
+    expect(firstColumn('API error codes').sort()).toEqual([...API_ERROR_CODES].sort())
   })
 
   it('documents every environment variable both processes read', () => {

@@ -3,12 +3,14 @@
  * registry is not tried again for it by another replica while the mark lasts.
  */
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import type { TaskResult } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { RegistryError } from '../../delegate/src/registry/errors.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
+import { waitFor } from '../../test/wait-for.ts'
+import { redisKeys } from '../src/redis-keys.ts'
 
 describe('cannot-reach marks across replicas', () => {
   const managers: TestManager[] = []
@@ -46,14 +48,21 @@ describe('cannot-reach marks across replicas', () => {
     const first = await run(a)
     expect(first.delegate.name).toBe('near')
     expect(ran).toEqual(['far', 'near'])
+    // the mark is shared through Redis (written beside the task's end); a replica reads it as it starts
+    const redis = new Redis(inject('redisUrl'))
+    try {
+      const marks = redisKeys(queuePrefix).unreachable
+      await waitFor(async () => (await redis.hkeys(marks)).some((f) => f.startsWith('far-away.invalid ')), { timeoutMs: 5_000, what: "A's mark on far in Redis" })
+    } finally {
+      await redis.quit()
+    }
 
     // A new replica B, then A goes away: the delegates fail over to B, which never saw "far" fail.
     const b2 = await startTestManager(inject('redisUrl'), { queuePrefix, apiKey: a.config.apiKey, secretsKey: a.config.secretsKey, port: Number(new URL(b.url).port) })
     managers.push(b2)
     await a.close()
     managers.shift()
-    for (let i = 0; i < 100 && b2.dispatcher.localDelegates().length < 2; i++) await sleep(50)
-    await sleep(1_200) // B reads shared marks every second
+    await waitFor(() => b2.dispatcher.localDelegates().length === 2, { timeoutMs: 10_000, what: 'both delegates on B', describe: () => b2.dispatcher.localDelegates().map((l) => l.name) })
 
     // Fresh connectors (no history), same registry host: B must not try "far" again.
     for (let i = 0; i < 4; i++) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { SecretBox, SecretUnreadableError } from '../src/secret-crypto.ts'
+import { SecretUnreadableError } from '../src/errors.ts'
+import { SecretBox } from '../src/secret-crypto.ts'
 
 const key = () => randomBytes(32).toString('base64')
 

@@ -100,11 +100,11 @@ describe('delegate-side password references', () => {
   it('resolve on the delegate: the password reaches neither the manager nor Redis', async () => {
     const m = await manager()
     const password = `ref-${randomUUID()}`
-    const runner = await delegate(m, { REGISTRY_PASSWORD: password })
-    const body = { name: 'c', type: 'docker-registry', url: 'r.example.com', username: 'u', passwordRef: 'env:REGISTRY_PASSWORD' }
+    const runner = await delegate(m, { REGISTRY_PASSWORD_TEAM: password })
+    const body = { name: 'c', type: 'docker-registry', url: 'r.example.com', username: 'u', passwordRef: 'env:REGISTRY_PASSWORD_TEAM' }
     const c = await m.api.call('POST', '/api/v1/connectors', body)
     expect(c.status).toBe(201)
-    expect(c.body).toMatchObject({ passwordRef: 'env:REGISTRY_PASSWORD', passwordSecretId: null })
+    expect(c.body).toMatchObject({ passwordRef: 'env:REGISTRY_PASSWORD_TEAM', passwordSecretId: null })
     const task = await m.api.call('POST', `/api/v1/connectors/${c.body.id}/validate`)
     expect(task.body).toMatchObject({ status: 'succeeded', result: { authScheme: 'basic' } })
     expect(runner.ran.at(-1)?.registry).toEqual({ url: 'r.example.com', username: 'u', password })
@@ -115,8 +115,17 @@ describe('delegate-side password references', () => {
   it('fail the task with INVALID_INPUT naming the variable when the delegate lacks it', async () => {
     const m = await manager()
     await delegate(m)
-    const c = await m.api.ok('POST', '/api/v1/connectors', { name: 'c', type: 'docker-registry', url: 'r.example.com', username: 'u', passwordRef: 'env:MISSING_PW' })
+    const c = await m.api.ok('POST', '/api/v1/connectors', { name: 'c', type: 'docker-registry', url: 'r.example.com', username: 'u', passwordRef: 'env:REGISTRY_PASSWORD_MISSING' })
     const task = await m.api.ok('POST', `/api/v1/connectors/${c.id}/validate`)
-    expect(task).toMatchObject({ status: 'failed', error: { code: 'INVALID_INPUT', message: expect.stringContaining('MISSING_PW') } })
+    expect(task).toMatchObject({ status: 'failed', error: { code: 'INVALID_INPUT', message: expect.stringContaining('REGISTRY_PASSWORD_MISSING') } })
+  })
+
+  it('fail INVALID_INPUT naming DELEGATE_PASSWORD_REFS, without reading, when the operator did not allow the reference', async () => {
+    const m = await manager()
+    const runner = await delegate(m, { OTHER_PW: 'x' })
+    const c = await m.api.ok('POST', '/api/v1/connectors', { name: 'c', type: 'docker-registry', url: 'r.example.com', username: 'u', passwordRef: 'env:OTHER_PW' })
+    const task = await m.api.ok('POST', `/api/v1/connectors/${c.id}/validate`)
+    expect(task).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'INVALID_INPUT', message: expect.stringContaining('DELEGATE_PASSWORD_REFS') } })
+    expect(runner.ran).toEqual([])
   })
 })

@@ -18,6 +18,7 @@ import { startManager, type RunningManager } from '../src/manager.ts'
 import { managerConfig } from '../../test/harness.ts'
 import { startAuthRegistry, type AuthRegistry } from '../../test/auth-registry.ts'
 import { dumpRedis } from '../../test/redis-dump.ts'
+import { waitFor } from '../../test/wait-for.ts'
 
 const lines: string[] = []
 const bodies: string[] = []
@@ -96,11 +97,11 @@ describe('the secrets grep', () => {
       version: 'test',
       log: dlog,
       runner: new RegistryClient({ log: dlog, connectTimeoutMs: 2_000 }),
-      env: { REGISTRY_PASSWORD: refPassword },
+      env: { REGISTRY_PASSWORD_CAROL: refPassword },
     })
     d.start()
     cleanup.push(() => d.close())
-    while (d.id === null) await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => d.id !== null, { timeoutMs: 10_000, what: 'the delegate to be welcomed' })
 
     // secrets: right and wrong passwords, a project secret, one never used
     const ids: Record<string, string> = {}
@@ -126,8 +127,8 @@ describe('the secrets grep', () => {
     const basicBad = await connector({ url: basic.hostPort, username: 'alice', passwordSecretId: ids.wrong })
     const bearerOk = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.bearer })
     const bearerBad = await connector({ url: bearer.hostPort, username: 'bob', passwordSecretId: ids.wrong })
-    const byRef = await connector({ url: byRefRegistry.hostPort, username: 'carol', passwordRef: 'env:REGISTRY_PASSWORD' })
-    const byRefWrong = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD' })
+    const byRef = await connector({ url: byRefRegistry.hostPort, username: 'carol', passwordRef: 'env:REGISTRY_PASSWORD_CAROL' })
+    const byRefWrong = await connector({ url: basic.hostPort, username: 'alice', passwordRef: 'env:REGISTRY_PASSWORD_CAROL' })
     const anon = await connector({ url: anonymous, username: 'alice', passwordSecretId: ids.basic })
     const refused = await connector({ url: '127.0.0.1:1', username: 'alice', passwordSecretId: ids.basic })
 
@@ -181,8 +182,12 @@ describe('the secrets grep', () => {
     }
     await call('GET', '/api/v1/delegate-tokens')
 
-    // everything is in the buffer: search it
-    await new Promise((r) => setTimeout(r, 100))
+    // everything is in the buffer once the last request's line is (written after its answer): search it
+    await waitFor(() => lines.some((l) => l.includes('"msg":"request"') && l.includes('"method":"GET"') && l.includes('"url":"/api/v1/delegate-tokens"')), {
+      timeoutMs: 5_000,
+      what: 'the log line of the last request',
+      describe: () => lines.slice(-3),
+    })
     expect(lines.length).toBeGreaterThan(50)
     expect(lines.some((l) => l.includes('"level":20'))).toBe(true)
     const hits: string[] = []

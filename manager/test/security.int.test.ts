@@ -4,14 +4,16 @@
  */
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
+import { pino } from 'pino'
 import { WebSocket } from 'ws'
 import { PROTOCOL_VERSION, type TaskResult, type TaskSpec } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
 import { Prng } from '../../test/prng.ts'
+import { rawWebSocket } from '../../test/raw-ws.ts'
 import { scriptedRegistry } from '../../test/scripted-runner.ts'
+import { waitFor } from '../../test/wait-for.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 let m: TestManager
@@ -107,20 +109,26 @@ describe('token revocation', () => {
     const raw = await rawDelegate(created.token, 'revoked-raw')
     const bystander = await rawDelegate(other, 'bystander')
     cleanup.push(async () => bystander.terminate())
-    const d = await startTestDelegate(m.url, created.token, { name: 'revoked-real', runner: scriptedRegistry() })
+    const realLog: string[] = []
+    const d = await startTestDelegate(m.url, created.token, { name: 'revoked-real', runner: scriptedRegistry(), log: pino({ level: 'info' }, { write: (l: string) => realLog.push(l) }) })
     cleanup.push(() => d.close())
     await m.api.waitForDelegates(3)
 
     const rawClosed = closeCode(raw)
     expect((await m.api.call('DELETE', `/api/v1/delegate-tokens/${created.id}`)).status).toBe(204)
     expect(await rawClosed).toBe(4001)
-    while (m.dispatcher.localDelegates().some((l) => l.name.startsWith('revoked-'))) await sleep(50)
+    await waitFor(() => !m.dispatcher.localDelegates().some((l) => l.name.startsWith('revoked-')), {
+      timeoutMs: 5_000,
+      what: "the revoked token's delegates to be gone",
+      describe: () => m.dispatcher.localDelegates().map((l) => l.name),
+    })
     expect(m.dispatcher.localDelegates().map((l) => l.name)).toEqual(['bystander'])
     expect(bystander.readyState).toBe(WebSocket.OPEN)
     expect((await upgrade({ authorization: `Bearer ${created.token}` })).status).toBe(401)
-    // the real delegate keeps trying with the revoked token: it never gets back in
-    await sleep(1_000)
-    expect(d.id === null || !m.dispatcher.localDelegates().some((l) => l.name === 'revoked-real')).toBe(true)
+    // the real delegate keeps trying with the revoked token: it dials again and is refused
+    const refused = () => realLog.filter((l) => l.includes('manager refused the connection') && l.includes('"status":401')).length
+    await waitFor(() => refused() >= 2, { timeoutMs: 15_000, what: 'the revoked delegate to be refused twice', describe: () => realLog.slice(-3) })
+    expect(m.dispatcher.localDelegates().some((l) => l.name === 'revoked-real')).toBe(false)
   })
 
   it('disconnects delegates on another replica too', async () => {
@@ -132,9 +140,77 @@ describe('token revocation', () => {
     const created = await one.api.ok('POST', '/api/v1/delegate-tokens', { name: 'elsewhere' })
     const raw = await rawDelegate(created.token, 'on-other-replica', other.url)
     const closed = closeCode(raw)
+    // and one that never answers a close frame
+    const deaf = await rawWebSocket(Number(new URL(other.url).port), '/api/v1/delegates/stream', { Authorization: `Bearer ${created.token}` })
+    deaf.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'deaf-on-other-replica', tags: [], capacity: 1, version: 'v' }))
+    await deaf.next(/"welcome"/)
+    const revokedAt = Date.now()
     await one.api.ok('DELETE', `/api/v1/delegate-tokens/${created.id}`)
     expect(await closed).toBe(4001)
+    await deaf.ended
+    expect(Date.now() - revokedAt).toBeLessThan(5_000)
+    expect(deaf.closes).toEqual([4001])
     expect((await upgrade({ authorization: `Bearer ${created.token}` }, other.url)).status).toBe(401)
+  })
+})
+
+/** Says hello as `name`: 'welcomed' (the socket stays open, heart-beating), or how the manager closed it. */
+async function helloAs(token: string, name: string): Promise<{ ws: WebSocket; answer: 'welcomed' | { code: number; reason: string } }> {
+  const ws = new WebSocket(streamUrl(), { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+  ws.on('error', () => undefined)
+  await once(ws, 'open')
+  const answer = new Promise<'welcomed' | { code: number; reason: string }>((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString()) as { type: string }).type === 'welcome') resolve('welcomed')
+    })
+    ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
+  })
+  ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name, tags: ['raw'], capacity: 1, version: 'raw' }))
+  const beat = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'heartbeat', active: [] })), 300)
+  ws.once('close', () => clearInterval(beat))
+  cleanup.push(async () => ws.terminate())
+  return { ws, answer: await answer }
+}
+
+describe('tokens bound to a delegate name', () => {
+  it('are created with delegateName, listed with it, and refused in hello under any other name (1008, saying which)', async () => {
+    const bound = await m.api.ok('POST', '/api/v1/delegate-tokens', { name: 'eu token', delegateName: 'eu-west-1' })
+    expect(bound).toMatchObject({ name: 'eu token', delegateName: 'eu-west-1', token: expect.stringMatching(/^rdt_/) })
+    const listed = (await m.api.ok('GET', '/api/v1/delegate-tokens')).tokens.find((t: { id: string }) => t.id === bound.id)
+    expect(listed).toEqual({ id: bound.id, name: 'eu token', delegateName: 'eu-west-1', createdAt: expect.any(String) })
+    expect((await m.api.call('POST', '/api/v1/delegate-tokens', { name: 'x', delegateName: ' ' })).status).toBe(400)
+
+    const wrong = await helloAs(bound.token, 'us-east-1')
+    expect(wrong.answer).toEqual({ code: 1008, reason: expect.stringContaining('bound to delegate eu-west-1') })
+    expect(m.dispatcher.localDelegates().some((l) => l.name === 'us-east-1')).toBe(false)
+    expect((await helloAs(bound.token, 'EU-West-1')).answer).toBe('welcomed')
+  })
+
+  it('an unbound token cannot kick off a delegate whose token is bound to that name; the bound token takes its name back', async () => {
+    const bound = await m.api.ok('POST', '/api/v1/delegate-tokens', { name: 'b', delegateName: 'owned' })
+    const holder = await helloAs(bound.token, 'owned')
+    expect(holder.answer).toBe('welcomed')
+    const intruder = await helloAs(await m.api.token(), 'owned')
+    expect(intruder.answer).toEqual({ code: 1008, reason: expect.stringContaining('in use by a connection with another token') })
+    expect(holder.ws.readyState).toBe(WebSocket.OPEN)
+
+    // an unbound squatter on a free name gives way to the name's bound token
+    const squatter = await helloAs(await m.api.token(), 'squatted')
+    expect(squatter.answer).toBe('welcomed')
+    const kicked = closeCode(squatter.ws)
+    const owner = await m.api.ok('POST', '/api/v1/delegate-tokens', { name: 'o', delegateName: 'squatted' })
+    expect((await helloAs(owner.token, 'squatted')).answer).toBe('welcomed')
+    expect(await kicked).toBe(4002)
+  })
+
+  it('between unbound tokens the first keeps the name; the same token (a restart) replaces its old connection', async () => {
+    const first = await m.api.token()
+    const a = await helloAs(first, 'shared-name')
+    expect(a.answer).toBe('welcomed')
+    expect((await helloAs(await m.api.token(), 'shared-name')).answer).toEqual({ code: 1008, reason: expect.stringContaining('in use') })
+    const replaced = closeCode(a.ws)
+    expect((await helloAs(first, 'shared-name')).answer).toBe('welcomed')
+    expect(await replaced).toBe(4002)
   })
 })
 
@@ -265,9 +341,12 @@ describe('results', () => {
     forger.send(forged(id, randomUUID()))
     forger.send(forged(randomUUID(), randomUUID()))
     forger.send(JSON.stringify({ type: 'task.result', taskId: id, attemptId: randomUUID(), outcome: { ok: false, error: { code: 'NAME_UNKNOWN', message: 'forged', retryable: false } } }))
-    // a heartbeat round trip: the frames above have been handled
-    forger.send(JSON.stringify({ type: 'heartbeat', active: [] }))
-    await sleep(200)
+    // The manager answers a ping only once it has handled the frames before it (ws reads a socket's
+    // frames in order, and results are handled synchronously): from here on, the forged results
+    // have been seen, so the genuine result released below comes after them.
+    const pong = once(forger, 'pong')
+    forger.ping()
+    await pong
     expect((await m.api.ok('GET', `/api/v1/tasks/${id}`)).status).toBe('running')
 
     release()

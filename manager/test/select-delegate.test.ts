@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { selectDelegate, type Candidate, type SelectionInput } from '../src/select-delegate.ts'
+import { reasonsAgainst, selectDelegate, type Candidate, type SelectionInput } from '../src/select-delegate.ts'
 
 const now = 1_000_000
 function cand(name: string, over: Partial<Candidate> = {}, tags: string[] = []): Candidate {
@@ -107,5 +107,23 @@ describe('selectDelegate', () => {
     const text = sel.log.join('\n')
     expect(text).toMatch(/and 1992 more/)
     expect(text.length).toBeLessThan(1_000)
+  })
+})
+
+describe('reasonsAgainst', () => {
+  it('names every reason a connected delegate is not eligible, and none for an eligible one', () => {
+    const base = input([])
+    expect(reasonsAgainst(cand('ok', {}, ['eu']), { ...base, selectors: ['eu'] })).toEqual([])
+    const unreachable = new Map([['x', { code: 'TLS_UNTRUSTED', message: 'm', until: now + 5_000 }]])
+    const all = reasonsAgainst(cand('x', { lastHeartbeatAt: now - 20_000, draining: true, active: 2 }), { ...base, selectors: ['eu', 'gpu'], unreachable })
+    expect(all).toEqual([
+      { code: 'MISSING_SELECTORS', selectors: ['eu', 'gpu'] },
+      { code: 'SILENT', lastHeartbeatAt: new Date(now - 20_000).toISOString() },
+      { code: 'DRAINING' },
+      { code: 'CANNOT_REACH', error: 'TLS_UNTRUSTED', message: 'm', until: new Date(now + 5_000).toISOString() },
+      { code: 'NO_FREE_SLOT', active: 2, capacity: 2 },
+    ])
+    // a remote delegate: its owner vouches for liveness; its load is the owner's word
+    expect(reasonsAgainst(cand('r', { local: false, lastHeartbeatAt: 0, full: true }), base)).toEqual([{ code: 'NO_FREE_SLOT', active: null, capacity: 2 }])
   })
 })

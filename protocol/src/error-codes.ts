@@ -39,6 +39,12 @@ export const TASK_ERROR_CODES = [...REGISTRY_ERROR_CODES, ...DISPATCH_ERROR_CODE
 export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number]
 export type TaskErrorCode = (typeof TASK_ERROR_CODES)[number]
 
+/**
+ * A code by name, `TaskErrorCode.EXPIRED`, built from the list (Temporal's `as const` style), so
+ * that code names a code without writing its text again.
+ */
+export const TaskErrorCode = Object.freeze(Object.fromEntries(TASK_ERROR_CODES.map((c) => [c, c]))) as { readonly [C in TaskErrorCode]: C }
+
 const known: ReadonlySet<string> = new Set(TASK_ERROR_CODES)
 export function isTaskErrorCode(code: unknown): code is TaskErrorCode {
   return typeof code === 'string' && known.has(code)
@@ -46,9 +52,9 @@ export function isTaskErrorCode(code: unknown): code is TaskErrorCode {
 
 /** Network-level: this delegate cannot reach the registry at all (SPEC §4.5). */
 export const CANNOT_REACH_CODES: ReadonlySet<TaskErrorCode> = new Set([
-  'DNS_NOT_FOUND',
-  'CONNECTION_REFUSED',
-  'TIMEOUT',
-  'TLS_UNTRUSTED',
-  'TLS_PROTOCOL_MISMATCH',
+  TaskErrorCode.DNS_NOT_FOUND,
+  TaskErrorCode.CONNECTION_REFUSED,
+  TaskErrorCode.TIMEOUT,
+  TaskErrorCode.TLS_UNTRUSTED,
+  TaskErrorCode.TLS_PROTOCOL_MISMATCH,
 ])

@@ -7,6 +7,7 @@
  *      │◀──────────── welcome {delegateId} ──────────│
  *      │── heartbeat {active} (every heartbeatMs) ──▶│  silent past the timeout → tasks released
  *      │◀──── task.assign {taskId, attemptId, …} ────│  only while active < capacity
+ *      │── task.result.chunk {…, seq, entries} ─────▶│  a list over one frame, in order (see below)
  *      │── task.result {taskId, attemptId, …} ──────▶│  dropped unless this attempt is current
  *      │◀──── task.cancel {taskId, attemptId} ───────│  timeout: the delegate aborts the task
  *      │── drain ───────────────────────────────────▶│  SIGTERM: no new tasks for this delegate
@@ -15,6 +16,12 @@
  *
  * `attemptId` names one hand-over of a task to one delegate, so that a result from an earlier
  * attempt (a delegate the manager gave up on) can never end the task twice.
+ *
+ * A list result larger than `LIMITS.chunkBytes` travels as `task.result.chunk` frames (seq 0, 1,
+ * …, each a slice of the entries, in order) and then the `task.result` itself, whose `chunks`
+ * says how many came before and whose own list holds the last entries. A delegate streams one
+ * such result at a time; the manager keeps the slices only for attempts the delegate holds and
+ * only up to `LIMITS.resultBytes`, and drops them when the attempt ends.
  */
 
 import type { TaskErrorCode } from './error-codes.ts'
@@ -77,12 +84,16 @@ export interface ListImagesResult {
   type: 'list-images'
   images: string[]
   truncated: boolean
+  /** names the registry listed that do not fit the distribution grammar, left out (SPEC §7) */
+  skipped?: number
 }
 export interface ListTagsResult {
   type: 'list-tags'
   image: string
   tags: string[]
   truncated: boolean
+  /** tags the registry listed that do not fit the distribution grammar, left out (SPEC §7) */
+  skipped?: number
 }
 export type TaskResult = ValidateResult | ListImagesResult | ListTagsResult
 
@@ -105,6 +116,16 @@ export interface TaskResultMessage {
   taskId: string
   attemptId: string
   outcome: { ok: true; result: TaskResult } | { ok: false; error: WireFailure }
+  /** `task.result.chunk` frames sent before this one; their entries come before the result's own */
+  chunks?: number
+}
+export interface TaskResultChunk {
+  type: 'task.result.chunk'
+  taskId: string
+  attemptId: string
+  /** 0, 1, 2, … in sending order */
+  seq: number
+  entries: string[]
 }
 export interface Drain {
   type: 'drain'
@@ -121,7 +142,7 @@ export interface ProbeResult {
   status?: number
   latencyMs: number
 }
-export type DelegateMessage = Hello | Heartbeat | TaskResultMessage | Drain | ProbeResult
+export type DelegateMessage = Hello | Heartbeat | TaskResultChunk | TaskResultMessage | Drain | ProbeResult
 
 // ── manager → delegate ──────────────────────────────────────────────────────────────────────
 export interface Welcome {

@@ -46,7 +46,18 @@ export interface RegistryProfile {
 
 type Obj = Record<string, unknown>
 const AUTH_SCHEMES = ['none', 'basic', 'bearer'] as const
-const SHORT = 256
+
+/** What decodeProfile accepts; encode-result.ts fits a delegate's profile to the same numbers. */
+export const PROFILE_LIMITS = {
+  text: 256,
+  rateLimit: 128,
+  pageSize: 1_000_000,
+  notAfter: 64,
+  tlsProtocol: 32,
+  certName: 512,
+  days: 100_000,
+} as const
+const SHORT = PROFILE_LIMITS.text
 
 function fail(message: string): never {
   throw new ProtocolError(message)
@@ -61,7 +72,7 @@ function nullable<T>(v: unknown, decode: (v: unknown) => T): T | null {
   return v === null ? null : decode(v)
 }
 
-function text(v: unknown, at: string, max = SHORT): string {
+function text(v: unknown, at: string, max: number = SHORT): string {
   if (typeof v !== 'string' || v.length > max) fail(`${at} must be a string of at most ${max} characters`)
   return v
 }
@@ -97,24 +108,27 @@ export function decodeProfile(v: unknown): RegistryProfile {
       const p = obj(x, 'profile.pagination')
       return {
         mode: oneOf(p.mode, ['link', 'none'] as const, 'profile.pagination.mode'),
-        largestPageSize: nullable(p.largestPageSize, (n) => integer(n, 'profile.pagination.largestPageSize', 1, 1_000_000)),
+        largestPageSize: nullable(p.largestPageSize, (n) => integer(n, 'profile.pagination.largestPageSize', 1, PROFILE_LIMITS.pageSize)),
         steppedDown: boolean(p.steppedDown, 'profile.pagination.steppedDown'),
       }
     }),
     rateLimit: nullable(o.rateLimit, (x) => {
       const r = obj(x, 'profile.rateLimit')
-      return { limit: text(r.limit, 'profile.rateLimit.limit', 128), remaining: nullable(r.remaining, (s) => text(s, 'profile.rateLimit.remaining', 128)) }
+      return {
+        limit: text(r.limit, 'profile.rateLimit.limit', PROFILE_LIMITS.rateLimit),
+        remaining: nullable(r.remaining, (s) => text(s, 'profile.rateLimit.remaining', PROFILE_LIMITS.rateLimit)),
+      }
     }),
     tls: nullable(o.tls, (x) => {
       const t = obj(x, 'profile.tls')
-      const notAfter = text(t.notAfter, 'profile.tls.notAfter', 64)
+      const notAfter = text(t.notAfter, 'profile.tls.notAfter', PROFILE_LIMITS.notAfter)
       if (Number.isNaN(Date.parse(notAfter))) fail('profile.tls.notAfter must be a date')
       return {
-        protocol: text(t.protocol, 'profile.tls.protocol', 32),
-        issuer: text(t.issuer, 'profile.tls.issuer', 512),
-        subject: text(t.subject, 'profile.tls.subject', 512),
+        protocol: text(t.protocol, 'profile.tls.protocol', PROFILE_LIMITS.tlsProtocol),
+        issuer: text(t.issuer, 'profile.tls.issuer', PROFILE_LIMITS.certName),
+        subject: text(t.subject, 'profile.tls.subject', PROFILE_LIMITS.certName),
         notAfter,
-        daysUntilExpiry: integer(t.daysUntilExpiry, 'profile.tls.daysUntilExpiry', -100_000, 100_000),
+        daysUntilExpiry: integer(t.daysUntilExpiry, 'profile.tls.daysUntilExpiry', -PROFILE_LIMITS.days, PROFILE_LIMITS.days),
       }
     }),
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CloseCode, decodeDelegateMessage, decodeHandoverMessage, decodeManagerMessage, encodeReplicaMessage, PROTOCOL_VERSION, ProtocolError } from '../src/index.ts'
+import { CloseCode, decodeDelegateMessage, decodeHandoverMessage, decodeManagerMessage, encodeReplicaMessage, LIMITS, PROTOCOL_VERSION, ProtocolError } from '../src/index.ts'
 
 const hello = { type: 'hello', protocol: PROTOCOL_VERSION, name: 'd1', tags: ['eu'], capacity: 4, version: '0.1.0' }
 
@@ -48,7 +48,21 @@ describe('decodeDelegateMessage', () => {
     expect(decodeDelegateMessage(JSON.stringify(msg))).toEqual(msg)
   })
 
+  it('decodes a result chunk and the chunk count of the final result', () => {
+    const chunk = { type: 'task.result.chunk', taskId: 't', attemptId: 'a', seq: 3, entries: ['1', '2'] }
+    expect(decodeDelegateMessage(JSON.stringify(chunk))).toEqual(chunk)
+    const last = { type: 'task.result', taskId: 't', attemptId: 'a', chunks: 4, outcome: { ok: true, result: { type: 'list-images', images: [], truncated: false, skipped: 7 } } }
+    expect(decodeDelegateMessage(JSON.stringify(last))).toEqual(last)
+  })
+
   const bad: [string, unknown, RegExp][] = [
+    ['a chunk with a negative seq', JSON.stringify({ type: 'task.result.chunk', taskId: 't', attemptId: 'a', seq: -1, entries: [] }), /seq/],
+    ['a chunk entry over the entry limit', JSON.stringify({ type: 'task.result.chunk', taskId: 't', attemptId: 'a', seq: 0, entries: ['x'.repeat(LIMITS.entry + 1)] }), /entries/],
+    [
+      'a Retry-After past the limit',
+      JSON.stringify({ type: 'task.result', taskId: 't', attemptId: 'a', outcome: { ok: false, error: { code: 'RATE_LIMITED', message: 'm', retryable: true, retryAfterMs: LIMITS.retryAfterMs + 1 } } }),
+      /retryAfterMs/,
+    ],
     ['binary garbage', Buffer.from([0xff, 0xfe, 0x00]), /not JSON/],
     ['a JSON array', '[]', /must be an object/],
     ['an unknown type', JSON.stringify({ type: 'nope' }), /unknown message type/],
@@ -85,6 +99,11 @@ describe('decodeManagerMessage', () => {
       deadline: 123,
       task: { type: 'list-tags', image: 'library/nginx', registry: { url: 'docker.io', username: 'u', password: 'p' } },
     }
+    expect(decodeManagerMessage(JSON.stringify(msg))).toEqual(msg)
+  })
+
+  it('takes a password as long as a secret may be', () => {
+    const msg = { type: 'task.assign', taskId: 't', attemptId: 'a', deadline: 1, task: { type: 'validate-connector', registry: { url: 'r', username: 'u', password: 'p'.repeat(LIMITS.password) } } }
     expect(decodeManagerMessage(JSON.stringify(msg))).toEqual(msg)
   })
 

@@ -8,6 +8,7 @@
  * a registry answered is `/v2/` asked, to tell "not a registry" from "no such repository".
  */
 import type { Logger } from 'pino'
+import { TaskErrorCode } from '../../../protocol/src/error-codes.ts'
 import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
@@ -73,6 +74,11 @@ export class RegistryClient {
         return await this.#run(task, signal, opts)
       } catch (err) {
         if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+        // Listing turns an oversized page into `truncated`; anywhere else (/v2/, /v1/_ping, a token
+        // realm) a body that large means this is not the registry it claims to be.
+        if (err instanceof BodyTooLargeError) {
+          throw new RegistryError('PROTOCOL_ERROR', `The registry answered with a body far larger than that request warrants (${err.message}): check that the URL points at a registry.`)
+        }
         // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
         // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
         throw err
@@ -94,10 +100,10 @@ export class RegistryClient {
       return { reachable: true, status: res.status, latencyMs: ms() }
     } catch (err) {
       if (err instanceof RegistryError) return { reachable: false, code: err.code, message: err.message, latencyMs: ms() }
-      if (err instanceof InvalidRegistryReference) return { reachable: false, code: 'INVALID_INPUT', message: err.message, latencyMs: ms() }
+      if (err instanceof InvalidRegistryReference) return { reachable: false, code: TaskErrorCode.INVALID_INPUT, message: err.message, latencyMs: ms() }
       if (err instanceof BodyTooLargeError) return { reachable: true, latencyMs: ms() }
       this.#log.error({ err }, 'registry probe failed unexpectedly')
-      return { reachable: false, code: 'INTERNAL', message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
+      return { reachable: false, code: TaskErrorCode.INTERNAL, message: 'the probe failed unexpectedly in the delegate; see its log', latencyMs: ms() }
     }
   }
 
@@ -151,7 +157,7 @@ export class RegistryClient {
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
         const images = registry.prefix ? list.entries.filter((e) => e.startsWith(registry.prefix)) : list.entries
-        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated }
+        const result: ListImagesResult = { type: 'list-images', images, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       case 'list-tags': {
@@ -168,7 +174,7 @@ export class RegistryClient {
           deadline: opts.deadline,
           unproven: () => ping(session, registry, false).then(() => undefined),
         })
-        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated }
+        const result: ListTagsResult = { type: 'list-tags', image: repo, tags: list.entries, truncated: list.truncated, skipped: list.skipped }
         return result
       }
       default: {

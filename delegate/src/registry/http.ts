@@ -4,6 +4,7 @@
  * with backoff shared per host. Network failures become RegistryErrors with `cannotReach`.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { getCACertificates } from 'node:tls'
 import { promisify } from 'node:util'
 import { brotliDecompress, gunzip, inflate } from 'node:zlib'
@@ -11,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncomingHttpHeaders } from 'node:http'
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici'
+import { Agent, EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
 import { RegistryError, type RegistryErrorCode } from './errors.ts'
 import { redactUrl } from './redact.ts'
 import { HostBackoff, MAX_ATTEMPTS, MAX_RETRY_AFTER_MS, backoffDelay, isRetryableStatus, parseRetryAfter } from './retry.ts'
@@ -122,7 +123,7 @@ export class Http {
     return a
   }
 
-  /** GET with retries. Never throws anything but RegistryError or BodyTooLargeError. */
+  /** GET with retries. Throws RegistryError or BodyTooLargeError; anything else thrown is a bug. */
   async get(url: URL, opts: GetOptions): Promise<HttpResponse> {
     const host = url.host
     const retry = opts.retry ?? true
@@ -220,6 +221,12 @@ export class Http {
     }
   }
 
+  /**
+   * The RegistryError for a failed request, decided on the error's class and the codes and
+   * fields of it and its causes, never on message text. What did not come from the network,
+   * undici or TLS (nothing in the chain carries a code) is a bug of ours: thrown as it is, so
+   * that the delegate answers INTERNAL and logs its stack.
+   */
   #networkError(err: unknown, url: URL, signal: AbortSignal): RegistryError {
     if (err instanceof RegistryError) return err
     const safeUrl = redactUrl(url)
@@ -230,18 +237,20 @@ export class Http {
         cause: err,
       })
     }
-    const codes = errorCodes(err)
-    const text = errorMessages(err)
-    const proxyHost = this.#proxyFor(url)
-    const viaProxy = proxyHost !== undefined && codes.some((c) => c === 'ECONNREFUSED' || c === 'ENOTFOUND' || c === 'EAI_AGAIN') && text.includes(proxyHost.split(':').at(-1) ?? '\0') && text.includes(proxyHost.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))
+    const chain = errorChain(err)
+    const codes = chain.flatMap((e) => (typeof e.code === 'string' ? [e.code] : []))
+    if (codes.length === 0 || isProgrammingError(err)) throw err
+    const proxy = this.#proxyFor(url)
     const make = (code: RegistryErrorCode, message: string): RegistryError => new RegistryError(code, message, { url: safeUrl, cause: err })
 
-    if (/Proxy response \((\d+)\)/.test(text)) {
-      const status = /Proxy response \((\d+)\)/.exec(text)![1]
+    if (proxy && err instanceof undiciErrors.RequestAbortedError) {
+      // undici's proxy agent aborts the request when the proxy answers CONNECT with anything but
+      // 200; the status is only in its message, read here for the user, not to decide
+      const status = /\((\d{3})\)/.exec(err.message)?.[1] ?? 'an error'
       return make('CONNECTION_REFUSED', `The proxy answered ${status} when asked to connect to ${host}: check HTTPS_PROXY/HTTP_PROXY, the proxy's credentials and NO_PROXY.`)
     }
-    if (viaProxy) {
-      return make('CONNECTION_REFUSED', `The proxy ${proxyHost} cannot be reached (${codes[0]}): check HTTPS_PROXY/HTTP_PROXY, or list ${url.hostname} in NO_PROXY.`)
+    if (proxy && chain.some((e) => failedToReach(e, proxy))) {
+      return make('CONNECTION_REFUSED', `The proxy ${proxy.host} cannot be reached (${codes[0]}): check HTTPS_PROXY/HTTP_PROXY, or list ${url.hostname} in NO_PROXY.`)
     }
     if (codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN') || codes.includes('EAI_NONAME')) {
       return make('DNS_NOT_FOUND', `The host ${url.hostname} cannot be resolved from this delegate: check the registry URL, or run the task on a delegate inside the registry's network.`)
@@ -256,7 +265,7 @@ export class Http {
       const why = codes.includes('ERR_TLS_CERT_ALTNAME_INVALID') ? "the certificate does not name this host" : codes.includes('CERT_HAS_EXPIRED') ? 'the certificate has expired' : 'the certificate is not signed by a trusted CA'
       return make('TLS_UNTRUSTED', `The TLS certificate of ${host} is not trusted (${why}): add the registry's CA to REGISTRY_CA_FILE on the delegate, or fix the certificate.`)
     }
-    if (url.protocol === 'https:' && (codes.some((c) => c === 'ERR_SSL_WRONG_VERSION_NUMBER' || c === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || c === 'ERR_SSL_HTTP_REQUEST') || /wrong version number|packet length too long|http request/i.test(text))) {
+    if (url.protocol === 'https:' && codes.some((c) => c === 'ERR_SSL_WRONG_VERSION_NUMBER' || c === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || c === 'ERR_SSL_HTTP_REQUEST')) {
       return make('TLS_PROTOCOL_MISMATCH', `${host} does not speak TLS on this port: use http:// in the registry URL, or the registry's https port.`)
     }
     if (url.protocol === 'http:' && codes.some((c) => c.startsWith('HPE_'))) {
@@ -271,16 +280,17 @@ export class Http {
     if (isResetSocket(err)) {
       return make('CONNECTION_REFUSED', `${host} closed the connection before answering: check that the URL points at the registry's port and that no proxy or firewall cuts the connection.`)
     }
-    return make('PROTOCOL_ERROR', `The request to ${host} failed (${codes[0] ?? (err as Error)?.name ?? 'unknown error'}): check the registry URL.`)
+    return make('PROTOCOL_ERROR', `The request to ${host} failed (${codes[0]}): check the registry URL.`)
   }
 
-  #proxyFor(url: URL): string | undefined {
+  /** The proxy a request to `url` goes through, if any. */
+  #proxyFor(url: URL): URL | undefined {
     const p = this.#proxy
     if (!p) return undefined
     const raw = url.protocol === 'https:' ? p.httpsProxy || p.httpProxy : p.httpProxy
     if (!raw) return undefined
     try {
-      return new URL(raw).host
+      return new URL(raw)
     } catch {
       return undefined
     }
@@ -315,23 +325,41 @@ function withinDeadline(ms: number, deadline: number | undefined): boolean {
   return deadline === undefined || Date.now() + ms < deadline
 }
 
-/** Codes on the error, its causes and (happy eyeballs) its aggregated errors. */
-function errorCodes(err: unknown, depth = 0): string[] {
+interface ErrorLike {
+  code?: unknown
+  cause?: unknown
+  errors?: unknown
+  address?: unknown
+  port?: unknown
+  hostname?: unknown
+}
+
+/** The error, its causes and (happy eyeballs) its aggregated errors. */
+function errorChain(err: unknown, depth = 0): ErrorLike[] {
   if (typeof err !== 'object' || err === null || depth > 4) return []
-  const e = err as { code?: unknown; cause?: unknown; errors?: unknown }
-  const out: string[] = []
-  if (typeof e.code === 'string') out.push(e.code)
-  if (Array.isArray(e.errors)) for (const x of e.errors) out.push(...errorCodes(x, depth + 1))
-  out.push(...errorCodes(e.cause, depth + 1))
+  const e = err as ErrorLike
+  const out: ErrorLike[] = [e]
+  if (Array.isArray(e.errors)) for (const x of e.errors) out.push(...errorChain(x, depth + 1))
+  out.push(...errorChain(e.cause, depth + 1))
   return out
 }
 
-function errorMessages(err: unknown, depth = 0): string {
-  if (typeof err !== 'object' || err === null || depth > 4) return ''
-  const e = err as { message?: unknown; cause?: unknown; errors?: unknown }
-  let s = typeof e.message === 'string' ? e.message : ''
-  if (Array.isArray(e.errors)) for (const x of e.errors) s += ` ${errorMessages(x, depth + 1)}`
-  return `${s} ${errorMessages(e.cause, depth + 1)}`
+function errorCodes(err: unknown): string[] {
+  return errorChain(err).flatMap((e) => (typeof e.code === 'string' ? [e.code] : []))
+}
+
+/** A mistake in code (ours or a library's), not something the network did. */
+function isProgrammingError(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError
+}
+
+/** A connection to `proxy` itself that failed: the system error names its address and port. */
+function failedToReach(e: ErrorLike, proxy: URL): boolean {
+  const hostname = proxy.hostname.replace(/^\[|\]$/g, '')
+  if ((e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') && e.hostname === hostname) return true
+  if (e.code !== 'ECONNREFUSED') return false
+  const port = proxy.port || (proxy.protocol === 'https:' ? '443' : '80')
+  return String(e.port) === port && (e.address === hostname || isIP(hostname) === 0)
 }
 
 function isResetSocket(err: unknown): boolean {

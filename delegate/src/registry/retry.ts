@@ -6,6 +6,8 @@
  * enough to wait out. A wait is shared by every request to the same host: when one request learns
  * that the registry wants a pause, the others hold off too instead of earning more 429s.
  */
+import { LIMITS } from '../../../protocol/src/limits.ts'
+
 export const MAX_ATTEMPTS = 3
 /** The longest Retry-After that is waited out (SPEC §5); longer ones end in RATE_LIMITED. */
 export const MAX_RETRY_AFTER_MS = 30_000
@@ -14,16 +16,21 @@ const MAX_DELAY_MS = 5_000
 
 /**
  * `Retry-After` in delay-seconds or as an HTTP-date (RFC 9110, the Retry-After field), as milliseconds from
- * `now`; undefined when absent or unreadable. A date in the past means 0.
+ * `now`; undefined when absent or unreadable. A date in the past means 0; anything past ~24 days
+ * (the wire's limit, and setTimeout's) counts as that long.
  */
 export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim()
   if (!v) return undefined
-  if (/^\d+$/.test(v)) return Number(v) * 1000
-  if (/^\d+\.\d+$/.test(v)) return Math.round(Number(v) * 1000) // lenient: some servers send fractions
-  const at = /[a-z]/i.test(v) ? Date.parse(v) : Number.NaN
-  if (Number.isNaN(at)) return undefined
-  return Math.max(0, at - now)
+  let ms: number
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000
+  else if (/^\d+\.\d+$/.test(v)) ms = Math.round(Number(v) * 1000) // lenient: some servers send fractions
+  else {
+    const at = /[a-z]/i.test(v) ? Date.parse(v) : Number.NaN
+    if (Number.isNaN(at)) return undefined
+    ms = Math.max(0, at - now)
+  }
+  return Math.min(ms, LIMITS.retryAfterMs)
 }
 
 /** Full jitter: a random wait in [0, min(cap, base·2^attempt)). `attempt` counts from 0. */

@@ -169,6 +169,14 @@ export class RegistrySession {
 
   async #fetchToken(p: TokenKeyParts): Promise<{ token: string; expiresInMs: number }> {
     const url = new URL(p.realm)
+    if (p.username !== undefined && url.protocol === 'http:' && new URL(this.#ctx.registry.origin).protocol === 'https:') {
+      // the registry is reached over TLS; its password must not then cross the network in clear
+      throw new RegistryError(
+        'PROTOCOL_ERROR',
+        `${this.#ctx.registry.url} sends logins to a token service over plain http (${url.host}); the credentials were not sent: ask the registry operator to serve its token realm over https.`,
+        { status: 401, url: redactUrl(url) },
+      )
+    }
     if (p.service) url.searchParams.set('service', p.service)
     for (const s of p.scopes) url.searchParams.append('scope', s)
     const headers: Record<string, string> = {}

@@ -69,13 +69,19 @@ async function secretsSection(root, signal) {
 
 async function tokensSection(root, signal) {
   const name = h('input', { name: 'name', required: true, maxLength: 200, placeholder: 'e.g. eu-west-delegates', autocomplete: 'off' })
+  const delegateName = h('input', { name: 'delegateName', maxLength: 253, placeholder: 'empty: any name', autocomplete: 'off' })
   const status = h('div.status')
   const reveal = h('div')
   const list = h('div')
   const form = h(
     'form.stack',
     { id: 'token-form' },
-    h('div.grid', {}, field('Name', name, 'Delegates started with the token connect as this; revoke it to cut them off.')),
+    h(
+      'div.grid',
+      {},
+      field('Name', name, 'Delegates started with the token connect as this; revoke it to cut them off.'),
+      field('Delegate name', delegateName, 'Binds the token to one DELEGATE_NAME: it cannot connect as any other, and no other token can take that name from it.'),
+    ),
     h('div.buttons', {}, h('button.primary', { type: 'submit' }, 'Create token')),
     status,
   )
@@ -97,16 +103,19 @@ async function tokensSection(root, signal) {
         'tr',
         { dataset: { id: t.id, name: t.name } },
         h('td', {}, h('strong', {}, t.name), h('div.muted.small', {}, t.id), problem),
+        h('td', {}, t.delegateName ?? h('span.muted', {}, 'any')),
         h('td', {}, time(t.createdAt)),
         h('td.actions', {}, revoke),
       )
     })
-    replace(list, tableOf(['Name', 'Created', ''], rows, 'No token yet.'))
+    replace(list, tableOf(['Name', 'Delegate name', 'Created', ''], rows, 'No token yet.'))
   }
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     try {
-      const created = await api('POST', '/delegate-tokens', { name: name.value.trim() })
+      const body = { name: name.value.trim() }
+      if (delegateName.value.trim()) body.delegateName = delegateName.value.trim()
+      const created = await api('POST', '/delegate-tokens', body)
       form.reset()
       replace(status)
       replace(reveal, tokenReveal(created, () => replace(reveal)))
@@ -127,14 +136,19 @@ function tableOf(headers, rows, empty) {
   )
 }
 
-function tokenReveal({ name, token }, onDone) {
+function tokenReveal({ name, token, delegateName }, onDone) {
   const managerUrl = location.origin
-  const dnsName = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'delegate'
+  const dnsName = (delegateName ?? name).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'delegate'
+  // a bound token connects as exactly its name; otherwise each pod connects under its own name
+  const k8sName = delegateName
+    ? `            - { name: DELEGATE_NAME, value: ${JSON.stringify(delegateName)} }`
+    : `            - name: DELEGATE_NAME
+              valueFrom: { fieldRef: { fieldPath: metadata.name } }`
   const docker = [
     `docker run -d --name registry-delegate-${dnsName} --restart unless-stopped \\`,
     `  -e MANAGER_URL=${managerUrl} \\`,
     `  -e DELEGATE_TOKEN=${token} \\`,
-    `  -e DELEGATE_NAME=${dnsName} \\`,
+    `  -e DELEGATE_NAME=${delegateName ?? dnsName} \\`,
     `  -e DELEGATE_TAGS= \\`,
     `  ${DELEGATE_IMAGE}`,
   ].join('\n')
@@ -164,8 +178,7 @@ spec:
           env:
             - { name: MANAGER_URL, value: "${managerUrl}" }
             - { name: DELEGATE_TAGS, value: "" }
-            - name: DELEGATE_NAME
-              valueFrom: { fieldRef: { fieldPath: metadata.name } }
+${k8sName}
             - name: DELEGATE_TOKEN
               valueFrom: { secretKeyRef: { name: registry-delegate-${dnsName}, key: DELEGATE_TOKEN } }
 `
@@ -176,6 +189,7 @@ spec:
     'div.reveal',
     { role: 'status' },
     h('h3', {}, `Token “${name}” created`),
+    delegateName ? h('p', {}, `Bound to the delegate name ${delegateName}: start exactly one delegate with DELEGATE_NAME=${delegateName}.`) : null,
     h('p.warn', {}, 'Copy it now: it is shown only once and stored only as a hash.'),
     h('div.inline-form', {}, tokenInput, copyButton(token)),
     snippet('docker run', docker),

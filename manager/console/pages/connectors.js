@@ -121,6 +121,12 @@ function progress(task) {
   return h('div.progress', {}, h('span.spinner', { 'aria-hidden': 'true' }), statusBadge(task.status), ' ', last ?? 'waiting for the dispatcher…', ' ', taskLink(task, 'selection log'))
 }
 
+/** Names or tags a registry listed outside the distribution grammar, left out by the delegate. */
+export function skippedNote(skipped, what) {
+  if (!skipped) return null
+  return h('div.warn.skipped', {}, `The registry listed ${skipped.toLocaleString('en')} ${what} that do not fit the distribution grammar (control characters, escape sequences, too long); they are left out.`)
+}
+
 function taskLink(task, text = 'task') {
   return h('a.task-link', { href: `#/tasks/${encodeURIComponent(task.id)}` }, text)
 }
@@ -152,13 +158,28 @@ function connectorForm(existing, secrets, { onSaved, onCancel }) {
     h('option', { value: '' }, secrets.length ? '— choose a secret —' : '— no secret yet —'),
     secrets.map((s) => h('option', { value: s.id, selected: s.id === v.passwordSecretId }, s.project ? `${s.name} (project ${s.project})` : s.name)),
   )
-  const ref = h('input', { name: 'passwordRef', placeholder: 'env:REGISTRY_PASSWORD or file:/run/secrets/registry', pattern: REF_PATTERN, value: v.passwordRef ?? '' })
+  const ref = h('input', { name: 'passwordRef', placeholder: 'env:REGISTRY_PASSWORD_HARBOR or file:/run/secrets/registry', pattern: REF_PATTERN, value: v.passwordRef ?? '' })
   const selectors = h('input', { name: 'delegateSelectors', placeholder: 'e.g. eu, docker (comma-separated)', value: (v.delegateSelectors ?? []).join(', ') })
   const project = h('input', { name: 'project', placeholder: 'empty: account level', value: v.project ?? '' })
   const healthOn = h('input', { type: 'checkbox', name: 'healthCheck', checked: Boolean(v.healthCheck) })
   const interval = h('input', { type: 'number', name: 'intervalSeconds', min: 30, max: 86400, step: 1, value: String(v.healthCheck?.intervalSeconds ?? 300) })
   const secretField = field('Password secret', secretSelect, h('span', {}, 'Stored encrypted in the manager. ', h('a', { href: '#/access' }, 'Create a secret')))
-  const refField = field('Password reference', ref, 'Resolved by the delegate from its own environment or files; the password never reaches the manager.')
+  const refField = field(
+    'Password reference',
+    ref,
+    h(
+      'span',
+      {},
+      'Resolved by the delegate from its own environment or files; the password never reaches the manager. ',
+      'A delegate resolves only what its operator allows in ',
+      h('code', {}, 'DELEGATE_PASSWORD_REFS'),
+      ' (default ',
+      h('code', {}, 'env:REGISTRY_PASSWORD_*'),
+      '; e.g. ',
+      h('code', {}, 'env:REGISTRY_PASSWORD_*,file:/run/secrets/*'),
+      '); any other reference fails INVALID_INPUT.',
+    ),
+  )
   const status = h('div.status')
   const splitSelectors = () => selectors.value.split(',').map((s) => s.trim()).filter(Boolean)
   const preview = eligibilityPreview(() => ({ url: url.value.trim(), selectors: splitSelectors() }))
@@ -308,7 +329,11 @@ export async function connectorPage(root, { params, signal }) {
     try {
       const task = await runTask({ type: 'list-images', connectorId: c.id }, { signal, onUpdate: (t) => replace(imagesStatus, progress(t)) })
       if (task.status === 'succeeded') {
-        replace(imagesStatus, task.result.truncated ? h('div.warn', {}, 'The registry stopped the listing early: this list is incomplete.') : null)
+        replace(
+          imagesStatus,
+          task.result.truncated ? h('div.warn', {}, 'The registry stopped the listing early: this list is incomplete.') : null,
+          skippedNote(task.result.skipped, 'repository names'),
+        )
         images.setItems(task.result.images)
       } else replace(imagesStatus, errorBox(task.error ?? { code: 'EXPIRED', message: task.status }, taskLink(task, 'selection log')))
     } catch (err) {
@@ -338,7 +363,7 @@ export async function connectorPage(root, { params, signal }) {
     try {
       const task = await runTask({ type: 'list-tags', connectorId: c.id, image }, { signal, onUpdate: (t) => replace(tagsStatus, progress(t)) })
       if (task.status === 'succeeded') {
-        replace(tagsStatus, task.result.truncated ? h('div.warn', {}, 'A guard stopped the listing: these are the tags read so far.') : null)
+        replace(tagsStatus, task.result.truncated ? h('div.warn', {}, 'A guard stopped the listing: these are the tags read so far.') : null, skippedNote(task.result.skipped, 'tags'))
         tags.setItems(task.result.tags)
       } else replace(tagsStatus, errorBox(task.error ?? { code: 'EXPIRED', message: task.status }, taskLink(task, 'selection log')))
     } catch (err) {

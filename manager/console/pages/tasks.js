@@ -173,8 +173,9 @@ function resultSummary(t) {
   const r = t.result
   if (!r) return null
   if (r.type === 'validate-connector') return h('div.ok-box', {}, h('strong', {}, '✓ Valid. '), `${r.url} · API ${r.apiVersion ?? '?'} · auth ${r.authScheme}`)
-  if (r.type === 'list-images') return h('div.ok-box', {}, `${r.images.length.toLocaleString('en')} images${r.truncated ? ' (truncated)' : ''}: `, r.images.slice(0, 8).join(', '), r.images.length > 8 ? ' …' : '')
-  return h('div.ok-box', {}, `${r.tags.length.toLocaleString('en')} tags of ${r.image}${r.truncated ? ' (truncated)' : ''}: `, r.tags.slice(0, 8).join(', '), r.tags.length > 8 ? ' …' : '')
+  const skipped = r.skipped ? `, ${r.skipped.toLocaleString('en')} left out (outside the distribution grammar)` : ''
+  if (r.type === 'list-images') return h('div.ok-box', {}, `${r.images.length.toLocaleString('en')} images${r.truncated ? ' (truncated)' : ''}${skipped}: `, r.images.slice(0, 8).join(', '), r.images.length > 8 ? ' …' : '')
+  return h('div.ok-box', {}, `${r.tags.length.toLocaleString('en')} tags of ${r.image}${r.truncated ? ' (truncated)' : ''}${skipped}: `, r.tags.slice(0, 8).join(', '), r.tags.length > 8 ? ' …' : '')
 }
 
 /**

@@ -1,16 +1,13 @@
 import { trace } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { TaskType } from '../../../protocol/src/index.ts'
-import { ApiError } from '../api-error.ts'
+import { TaskErrorCode, type TaskType } from '../../../protocol/src/index.ts'
 import type { AppContext } from '../app-context.ts'
 import type { ConnectorInput } from '../connector-store.ts'
+import { InvalidInputError, TaskFailedError } from '../errors.ts'
 import { checkConnectorUrl } from '../registry-host.ts'
 import { connectorBody, idParams, runQuery, tagsQuery } from '../schemas.ts'
 import { inServerSpan } from '../task-tracing.ts'
 import type { TaskView } from '../tasks.ts'
-
-/** Failures that mean "no delegate could run it" answer 503; the registry's own failures 502. */
-const UNAVAILABLE = new Set(['NO_ELIGIBLE_DELEGATE', 'DELEGATE_CANNOT_REACH_REGISTRY', 'EXPIRED'])
 
 const tags = ['connectors']
 
@@ -21,13 +18,13 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
     checkConnectorUrl(input.url)
     if (hasUserinfo(input.url)) {
       // the URL is stored and shown as entered: a password in it would be at rest in clear
-      throw new ApiError(400, 'INVALID_INPUT', 'body/url must not hold credentials; give username and passwordSecretId (or passwordRef) instead')
+      throw new InvalidInputError('url', 'a URL must not hold credentials; give username and passwordSecretId (or passwordRef) instead')
     }
     if (input.passwordSecretId !== undefined && input.passwordRef !== undefined) {
-      throw new ApiError(400, 'INVALID_INPUT', 'body: give passwordSecretId or passwordRef, not both')
+      throw new InvalidInputError(undefined, 'give passwordSecretId or passwordRef, not both')
     }
     if ((input.passwordSecretId !== undefined || input.passwordRef !== undefined) && input.username === undefined) {
-      throw new ApiError(400, 'INVALID_INPUT', 'body/username is required when a password is given')
+      throw new InvalidInputError('username', 'required when a password is given')
     }
     if (input.passwordSecretId !== undefined) await secrets.assertUsableBy(input.passwordSecretId, input.project ?? null)
   }
@@ -65,7 +62,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
     trace.getActiveSpan()?.setAttribute('rd.task.id', data.id)
     // The task ends by its own timeout at the latest; the margin covers the last Redis writes.
     const view = await ctx.tasks.wait(data.id, data.timeoutMs + 5_000)
-    if (!view) throw new ApiError(500, 'INTERNAL', `task ${data.id} vanished`)
+    if (!view) throw new Error(`task ${data.id} vanished from the queue while a request waited for it`)
     return view
   }
 
@@ -76,8 +73,8 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
 
   function failIfFailed(task: TaskView): void {
     if (task.status === 'succeeded') return
-    const error = task.error ?? { code: 'EXPIRED', message: `task still ${task.status} after its timeout` }
-    throw new ApiError(UNAVAILABLE.has(error.code) ? 503 : 502, error.code, error.message, { task })
+    const error = task.error ?? { code: TaskErrorCode.EXPIRED, message: `task still ${task.status} after its timeout` }
+    throw new TaskFailedError(error.code, error.message, task)
   }
 
   api.post<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
@@ -94,8 +91,8 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
         const task = await runAndWait(req.params.id, 'list-images', undefined, req.query.timeoutMs)
         failIfFailed(task)
         const result = task.result
-        if (result?.type !== 'list-images') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
-        return { images: result.images, truncated: result.truncated, task: withoutResult(task) }
+        if (result?.type !== 'list-images') throw wrongResult(task)
+        return { images: result.images, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
       }),
   )
 
@@ -107,10 +104,14 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
         const task = await runAndWait(req.params.id, 'list-tags', req.query.image, req.query.timeoutMs)
         failIfFailed(task)
         const result = task.result
-        if (result?.type !== 'list-tags') throw new ApiError(502, 'PROTOCOL_ERROR', 'the delegate answered with the wrong result type')
-        return { image: result.image, tags: result.tags, truncated: result.truncated, task: withoutResult(task) }
+        if (result?.type !== 'list-tags') throw wrongResult(task)
+        return { image: result.image, tags: result.tags, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
       }),
   )
+}
+
+function wrongResult(task: TaskView): TaskFailedError {
+  return new TaskFailedError(TaskErrorCode.PROTOCOL_ERROR, 'the delegate answered with the wrong result type; see its log', withoutResult(task))
 }
 
 function hasUserinfo(url: string): boolean {

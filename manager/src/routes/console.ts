@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import { NotFoundError } from '../errors.ts'
 
 /**
  * manager/console/ seen from this file in the sources, or console/ beside the built
@@ -70,9 +71,7 @@ const consoleRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, opts) =>
   app.get('/', { schema: { hide: true } }, async (req, reply) => send('index.html', req.headers['if-none-match'], reply))
   app.get<{ Params: { '*': string } }>('/console/*', { schema: { hide: true } }, async (req, reply) => {
     const sent = send(req.params['*'], req.headers['if-none-match'], reply)
-    if (sent === undefined) {
-      return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no console file ${JSON.stringify(req.params['*'])}` } })
-    }
+    if (sent === undefined) throw new NotFoundError('console file', req.params['*'], `no console file ${JSON.stringify(req.params['*'])}`)
     return sent
   })
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app-context.ts'
-import { ApiError } from '../api-error.ts'
+import { InvalidInputError, NotFoundError } from '../errors.ts'
 import { checkConnectorUrl } from '../registry-host.ts'
 import { eligibleBody, idParams, tokenBody } from '../schemas.ts'
 
@@ -15,11 +15,15 @@ interface EligibleBody {
 }
 
 export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revokeToken, connectors, eligibility }: AppContext): void {
-  api.post<{ Body: { name: string } }>('/delegate-tokens', { schema: { tags, summary: 'Create a delegate token (shown only in this answer)', body: tokenBody } }, async (req, reply) => {
-    const created = await tokens.create(req.body.name)
-    req.log.info({ tokenId: created.id, name: created.name }, 'delegate token created')
-    return reply.status(201).send(created)
-  })
+  api.post<{ Body: { name: string; delegateName?: string } }>(
+    '/delegate-tokens',
+    { schema: { tags, summary: 'Create a delegate token (shown only in this answer); delegateName binds it to that one delegate name', body: tokenBody } },
+    async (req, reply) => {
+      const created = await tokens.create(req.body.name, req.body.delegateName ?? null)
+      req.log.info({ tokenId: created.id, name: created.name, delegateName: created.delegateName }, 'delegate token created')
+      return reply.status(201).send(created)
+    },
+  )
   api.get('/delegate-tokens', { schema: { tags, summary: 'List delegate tokens (no token values)' } }, async () => ({ tokens: await tokens.list() }))
   api.delete<{ Params: { id: string } }>('/delegate-tokens/:id', { schema: { tags, summary: 'Revoke a token: its delegates are disconnected and cannot reconnect', params: idParams } }, async (req, reply) => {
     await tokens.revoke(req.params.id)
@@ -33,13 +37,14 @@ export function delegateRoutes(api: FastifyInstance, { tokens, delegates, revoke
     { schema: { tags, summary: 'Which delegates could run a task for this connector now, and why the others cannot (nothing runs)', body: eligibleBody } },
     async (req) => {
       const b = req.body
-      if ((b.connectorId === undefined) === (b.url === undefined)) throw new ApiError(400, 'INVALID_INPUT', 'body: give either connectorId (a saved connector) or url (one not saved yet)')
+      if ((b.connectorId === undefined) === (b.url === undefined)) throw new InvalidInputError(undefined, 'give either connectorId (a saved connector) or url (one not saved yet)')
       if (b.connectorId !== undefined && b.taskSelectors !== undefined) {
-        throw new ApiError(400, 'INVALID_INPUT', 'body/taskSelectors: with connectorId, the task selectors are delegateSelectors')
+        throw new InvalidInputError('taskSelectors', 'with connectorId, the task selectors are delegateSelectors')
       }
       if (b.connectorId !== undefined) {
-        const c = await connectors.get(b.connectorId).catch(() => {
-          throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(b.connectorId)} does not exist`)
+        const c = await connectors.get(b.connectorId).catch((err: unknown) => {
+          if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(b.connectorId)} does not exist`)
+          throw err
         })
         return eligibility({ connector: c, taskSelectors: b.delegateSelectors ?? [] }, b.probe === true)
       }

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify'
-import { ApiError } from '../api-error.ts'
 import type { AppContext } from '../app-context.ts'
 import { idParams, secretBody } from '../schemas.ts'
 
@@ -12,15 +11,7 @@ export function secretRoutes(api: FastifyInstance, { secrets }: AppContext): voi
   api.get('/secrets', { schema: { tags, summary: 'List secrets (names and scopes, no values)' } }, async () => ({ secrets: await secrets.list() }))
   api.get<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'One secret (no value)', params: idParams } }, async (req) => secrets.get(req.params.id))
   api.delete<{ Params: { id: string } }>('/secrets/:id', { schema: { tags, summary: 'Delete a secret (409 SECRET_IN_USE while a connector uses it)', params: idParams } }, async (req, reply) => {
-    const secret = await secrets.get(req.params.id)
-    const { usedBy } = await secrets.delete(secret.id)
-    if (usedBy.length > 0) {
-      throw new ApiError(
-        409,
-        'SECRET_IN_USE',
-        `secret ${JSON.stringify(secret.name)} is used by connector(s) ${usedBy.map((name) => JSON.stringify(name)).join(', ')}; change or delete them first`,
-      )
-    }
+    await secrets.delete(req.params.id)
     return reply.status(204).send()
   })
 }

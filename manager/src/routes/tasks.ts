@@ -1,8 +1,8 @@
 import { trace } from '@opentelemetry/api'
 import type { FastifyInstance } from 'fastify'
-import { ApiError, notFound } from '../api-error.ts'
 import type { AppContext } from '../app-context.ts'
 import { normalizeSelectors } from '../connector-store.ts'
+import { InvalidInputError, NotFoundError } from '../errors.ts'
 import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
 import { inServerSpan } from '../task-tracing.ts'
 import type { TaskRequest, TaskStatus } from '../tasks.ts'
@@ -15,12 +15,11 @@ export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppConte
   api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) =>
     // the root of the task's trace (task-tracing.ts)
     inServerSpan(req, reply, { 'rd.task.type': req.body.type, 'rd.connector.id': req.body.connectorId }, async () => {
-      const connector = await connectors.get(req.body.connectorId).catch(() => {
-        throw new ApiError(400, 'INVALID_INPUT', `body/connectorId: connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+      const connector = await connectors.get(req.body.connectorId).catch((err: unknown) => {
+        if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+        throw err
       })
-      if (req.body.type === 'list-tags' && req.body.image === undefined) {
-        throw new ApiError(400, 'INVALID_INPUT', 'body/image is required for list-tags')
-      }
+      if (req.body.type === 'list-tags' && req.body.image === undefined) throw new InvalidInputError('image', 'required for list-tags')
       const selectors = normalizeSelectors([...connector.delegateSelectors, ...(req.body.delegateSelectors ?? [])])
       const data = await tasks.create(req.body, selectors)
       trace.getActiveSpan()?.setAttribute('rd.task.id', data.id)
@@ -32,9 +31,9 @@ export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppConte
     '/tasks/:id',
     { schema: { tags, summary: 'One task; with waitMs, wait up to that long for it to end', params: idParams, querystring: taskGetQuery } },
     async (req) => {
-      if (!TASK_ID.test(req.params.id)) throw notFound('task', req.params.id)
+      if (!TASK_ID.test(req.params.id)) throw new NotFoundError('task', req.params.id)
       const view = await tasks.wait(req.params.id, req.query.waitMs ?? 0)
-      if (!view) throw notFound('task', req.params.id)
+      if (!view) throw new NotFoundError('task', req.params.id)
       return view
     },
   )
