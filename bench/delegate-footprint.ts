@@ -11,6 +11,9 @@
  *   - under load: peak VmRSS (sampled every 20 ms) while 8 list-tags tasks of 10,000 tags run at
  *     once, and VmRSS 5 s after they end
  *
+ * The built file also runs with DELEGATE_HEALTH_PORT (which loads prom-client for /metrics) and
+ * with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT to a receiver that discards, 100 % sampled).
+ *
  * Against a real manager process (from its sources), Redis (`redis:7-alpine`) and CNCF
  * distribution 2.8 (`registry:2`) seeded with 10,000 tags, all on loopback; the manager's
  * address is http://, so TLS is not loaded (a wss:// manager adds node:tls, ~3 MB).
@@ -26,7 +29,8 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { build, BUNDLES, dist } from '../scripts/build.ts'
-import { startRedis, startRegistry } from '../test/containers.ts'
+import { freePort, startRedis, startRegistry } from '../test/containers.ts'
+import { startOtlpReceiver } from '../test/otlp-receiver.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from '../test/harness.ts'
 import { seedRepository } from '../test/seed-registry.ts'
 
@@ -61,6 +65,7 @@ interface Variant {
   name: string
   script: string
   cwd?: string
+  env?: () => Promise<Record<string, string>>
 }
 
 interface Run {
@@ -88,7 +93,7 @@ async function measure(api: Api, managerUrl: string, registry: string, v: Varian
     name,
     script: v.script,
     ...(v.cwd ? { cwd: v.cwd } : {}),
-    env: { LOG_LEVEL: 'info' },
+    env: { LOG_LEVEL: 'info', ...(await v.env?.()) },
   })
   const connectedMs = performance.now() - started
   const pid = delegate.child.pid!
@@ -140,10 +145,13 @@ async function main(): Promise<void> {
     const config = managerConfig(redis.url, { heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 10_000 })
     const manager = await spawnManager(config)
     const api = new Api(manager.url, config.apiKey)
+    const receiver = await startOtlpReceiver({ discard: true })
     try {
       const variants: Variant[] = [
         { name: 'sources', script: 'delegate/src/main.ts' },
         { name: 'built file', script: BUNDLES.delegate.out, cwd: alone },
+        { name: '+ /metrics', script: BUNDLES.delegate.out, cwd: alone, env: async () => ({ DELEGATE_HEALTH_PORT: String(await freePort()), DELEGATE_HEALTH_HOST: '127.0.0.1' }) },
+        { name: '+ traces', script: BUNDLES.delegate.out, cwd: alone, env: async () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }) },
       ]
       const results = new Map<string, Run[]>()
       for (let i = 0; i < runs; i++) {
@@ -168,6 +176,7 @@ async function main(): Promise<void> {
       }
     } finally {
       await manager.stop()
+      await receiver.close()
     }
   } finally {
     await Promise.all([redis.container.stop(), reg.container.stop()])

@@ -8,11 +8,13 @@
  *   backlog      10,000 tasks waiting for a selector nobody has, then runnable tasks beside them
  *   fleet        5,000 simulated delegates on one manager (idle CPU, RSS), placement among 5,000
  *                candidates, and 3 replicas × 2,000 simulated delegates idle (Redis commands/s)
+ *   tracing      ours with 1 delegate, tracing off and on (manager and delegates, every trace
+ *                sampled, OTLP/protobuf to a local receiver that discards)
  *
  * Each load is a closed loop of N clients (1, 4, 64).
  *
  *   node bench/dispatch.ts [seconds=5] [section…]   (REDIS_URL=… to use a running Redis, else Docker)
- *   sections: raw ours replicas backlog placement fleet idle (default: all)
+ *   sections: raw ours replicas backlog placement fleet idle tracing (default: all)
  *
  * Prints figures; asserts nothing.
  */
@@ -29,6 +31,7 @@ import { Pool } from 'undici'
 import { Dispatcher } from '../manager/src/dispatcher.ts'
 import { QUEUE_NAME, type TaskData } from '../manager/src/tasks.ts'
 import { freePort, startRedis } from '../test/containers.ts'
+import { startOtlpReceiver } from '../test/otlp-receiver.ts'
 
 const seconds = Number(process.argv[2] ?? 5)
 const only = new Set(process.argv.slice(3))
@@ -112,7 +115,7 @@ interface Manager {
   stop(): void
 }
 
-async function startManager(redisUrl: string, shared?: { key: string; prefix: string; secretsKey: string }): Promise<Manager> {
+async function startManager(redisUrl: string, shared?: { key: string; prefix: string; secretsKey: string }, env: Record<string, string> = {}): Promise<Manager> {
   const port = await freePort()
   const key = shared?.key ?? randomBytes(12).toString('hex')
   const prefix = shared?.prefix ?? `bench-${randomUUID().slice(0, 6)}`
@@ -125,6 +128,7 @@ async function startManager(redisUrl: string, shared?: { key: string; prefix: st
     MANAGER_QUEUE_PREFIX: prefix,
     MANAGER_WORKER_CONCURRENCY: '2000',
     LOG_LEVEL: 'warn',
+    ...env,
   })
   const url = `http://127.0.0.1:${port}`
   const pool = new Pool(url, { connections: 128, pipelining: 1 })
@@ -168,9 +172,9 @@ async function metric(m: Manager, pattern: RegExp): Promise<number> {
 }
 
 /** `n` trivial delegates (their registry work returns at once) on `m`, named `${name}-i`. */
-async function trivialDelegates(m: Manager, name: string, n: number, tags = 'bench'): Promise<ChildProcess> {
+async function trivialDelegates(m: Manager, name: string, n: number, tags = 'bench', env: Record<string, string> = {}): Promise<ChildProcess> {
   const { token } = await call(m, 'POST', '/api/v1/delegate-tokens', { name })
-  const proc = node('bench/trivial-delegates.ts', [m.url, token, String(n), '256', name, tags])
+  const proc = node('bench/trivial-delegates.ts', [m.url, token, String(n), '256', name, tags], env)
   for (;;) {
     const list = (await call(m, 'GET', '/api/v1/delegates')) as { connected: boolean; name: string }[]
     if (list.filter((d) => d.connected && d.name.startsWith(`${name}-`)).length >= n) return proc
@@ -262,6 +266,31 @@ async function backlog(redisUrl: string, noBacklog: Figures | null): Promise<voi
   } finally {
     await stopProc(proc)
     m.stop()
+  }
+}
+
+/** The same closed loops with tracing off, then on in the manager and the delegates (sampling 100 %). */
+async function tracing(redisUrl: string): Promise<void> {
+  const receiver = await startOtlpReceiver({ discard: true })
+  try {
+    for (const on of [false, true]) {
+      const env: Record<string, string> = on ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on' } : {}
+      const m = await startManager(redisUrl, undefined, env)
+      const proc = await trivialDelegates(m, `traced${on ? 1 : 0}`, 1, `traced${on ? 1 : 0}`, env)
+      try {
+        const connector = await call(m, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
+        for (const clients of [1, 4, 64]) {
+          const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`traced${on ? 1 : 0}`]))
+          console.log(row(`tracing ${on ? 'on (100 %)' : 'off'}, ${clients} client(s)`, f))
+        }
+      } finally {
+        await stopProc(proc)
+        m.stop()
+      }
+    }
+    console.log(`  the receiver answered ${receiver.exports} OTLP export requests`)
+  } finally {
+    await receiver.close()
   }
 }
 
@@ -380,6 +409,7 @@ async function main(): Promise<void> {
     if (wanted('placement')) await placement()
     if (wanted('fleet')) await fleet(redisUrl)
     if (wanted('idle')) await idleReplicas(redisUrl)
+    if (wanted('tracing')) await tracing(redisUrl)
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await stopRedis()

@@ -4,9 +4,10 @@
 # holds that file and Node, and no node_modules: the bundle carries its dependencies.
 
 FROM node:24-bookworm-slim AS build
-# What the bundle is made of: the delegate's four runtime dependencies, and esbuild, at the
+# What the bundle is made of: the delegate's runtime dependencies (prom-client for /metrics and
+# OpenTelemetry for traces are in the file but load only when turned on), and esbuild, at the
 # versions package-lock.json pins (the manager's dependencies are not needed for this bundle).
-ARG BUILD_DEPENDENCIES="convict pino undici ws esbuild"
+ARG BUILD_DEPENDENCIES="convict pino undici ws prom-client @opentelemetry/api @opentelemetry/sdk-trace @opentelemetry/context-async-hooks @opentelemetry/core @opentelemetry/resources @opentelemetry/exporter-trace-otlp-http @opentelemetry/exporter-trace-otlp-proto esbuild"
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN node -e "const fs=require('node:fs'), keep=process.argv[1].split(' '), p=JSON.parse(fs.readFileSync('package.json','utf8')); \

@@ -106,6 +106,41 @@ const undiciForDelegate: Plugin = {
   },
 }
 
+/**
+ * The tracing SDK goes into the delegate as text, compiled only when tracing is turned on:
+ * common/src/load-tracing-sdk.ts becomes a module holding common/src/tracing-sdk.ts bundled on its
+ * own (CommonJS, with its own copy of the OpenTelemetry API, which shares the global
+ * registrations). Bundled as code, its functions would be created at start and an idle delegate
+ * would hold ~1 MB more; as a string it holds its ~0.1 MB of text. `new Function` rather than a
+ * data: URL import, which the single executable cannot do.
+ */
+/** The nested builds' metafiles, for THIRD-PARTY-LICENSES.txt (the SDK's packages are in the delegate as text). */
+const nested: Metafile[] = []
+
+const tracingSdkAsText: Plugin = {
+  name: 'tracing-sdk-as-text',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]common[\\/]src[\\/]load-tracing-sdk\.ts$/ }, async () => {
+      // written nowhere: its text goes into the module below
+      const sdk = await esbuild(
+        options('common/src/tracing-sdk.ts', 'tracing-sdk.cjs', { format: 'cjs', write: false, sourcemap: false, banner: {}, minifyWhitespace: true, minifySyntax: true, keepNames: true }, DELEGATE_DEFERRED),
+      )
+      nested.push(sdk.metafile!)
+      const text = sdk.outputFiles![0]!.text
+      return {
+        loader: 'js',
+        contents: `const SOURCE = ${JSON.stringify(`${text}\n//# sourceURL=registry-delegate-tracing-sdk.cjs`)}
+export async function loadTracingSdk() {
+  const module = { exports: {} }
+  new Function('module', 'exports', SOURCE)(module, module.exports)
+  return module.exports
+}
+`,
+      }
+    })
+  },
+}
+
 export type BundleName = keyof typeof BUNDLES
 
 /** How each bundle is built; the delegate's is the one users copy around, so it is the lean one. */
@@ -122,7 +157,7 @@ function bundleOptions(name: BundleName): BuildOptions {
       keepNames: true,
       // `chmod +x registry-delegate.mjs && ./registry-delegate.mjs` works too
       banner: { js: `#!/usr/bin/env node\n${BANNER}` },
-      plugins: [undiciForDelegate],
+      plugins: [undiciForDelegate, tracingSdkAsText],
     },
     DELEGATE_DEFERRED,
   )
@@ -135,11 +170,12 @@ function bundleOptions(name: BundleName): BuildOptions {
 export async function build(names: readonly BundleName[] = Object.keys(BUNDLES) as BundleName[]): Promise<Partial<Record<BundleName, Metafile>>> {
   await rm(dist, { recursive: true, force: true })
   await mkdir(dist, { recursive: true })
+  nested.length = 0
   const [results] = await Promise.all([
     Promise.all(names.map(async (name) => [name, (await esbuild(bundleOptions(name))).metafile!] as const)),
     names.includes('manager') ? cp(join(root, 'manager/console'), join(dist, 'console'), { recursive: true }) : undefined,
   ])
-  await writeFile(join(dist, 'THIRD-PARTY-LICENSES.txt'), await licenses(results.map(([, m]) => m)))
+  await writeFile(join(dist, 'THIRD-PARTY-LICENSES.txt'), await licenses([...results.map(([, m]) => m), ...nested]))
   return Object.fromEntries(results)
 }
 

@@ -15,7 +15,11 @@ export interface AuthRegistry {
   close(): Promise<void>
 }
 
-export async function startAuthRegistry(o: { scheme: 'basic' | 'bearer'; username: string; password: string }): Promise<AuthRegistry> {
+/**
+ * `tags`: what every repository lists (default 2.0, 1.0); with `pageSize`, at most that many per
+ * page, with `Link: <…>; rel="next"` to the next, as distribution does.
+ */
+export async function startAuthRegistry(o: { scheme: 'basic' | 'bearer'; username: string; password: string; tags?: string[]; pageSize?: number }): Promise<AuthRegistry> {
   const basic = `Basic ${Buffer.from(`${o.username}:${o.password}`).toString('base64')}`
   const issuedToken = `regtok-${Math.random().toString(36).slice(2)}${Date.now()}`
   const seenAuthorization: string[] = []
@@ -43,7 +47,17 @@ export async function startAuthRegistry(o: { scheme: 'basic' | 'bearer'; usernam
     if (url.pathname === '/v2/') return ok ? json(res, 200, {}) : denied(res)
     if (url.pathname === '/v2/_catalog') return ok ? json(res, 200, { repositories: ['team/app'] }) : denied(res, 'registry:catalog:*')
     const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname)
-    if (tags) return ok ? json(res, 200, { name: tags[1], tags: ['2.0', '1.0'] }) : denied(res, `repository:${tags[1]}:pull`)
+    if (tags && !ok) return denied(res, `repository:${tags[1]}:pull`)
+    if (tags) {
+      const all = o.tags ? [...o.tags].sort() : ['2.0', '1.0']
+      const last = url.searchParams.get('last')
+      const from = last === null ? 0 : all.findIndex((t) => t > last)
+      const n = Math.min(Number(url.searchParams.get('n') ?? Infinity), o.pageSize ?? Infinity)
+      const page = from === -1 ? [] : all.slice(from, from + n)
+      const more = from !== -1 && from + n < all.length
+      const link = more ? { link: `</v2/${tags[1]}/tags/list?n=${n}&last=${encodeURIComponent(page.at(-1)!)}>; rel="next"` } : {}
+      return json(res, 200, { name: tags[1], tags: page }, link)
+    }
     json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'unknown' }] })
   })
   server.listen(0, '127.0.0.1')

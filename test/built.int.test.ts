@@ -12,7 +12,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { build, BUNDLES, dist } from '../scripts/build.ts'
 import { makePki } from '../delegate/test/registry-pki.ts'
-import { startRegistry } from './containers.ts'
+import { freePort, startRegistry } from './containers.ts'
+import { startOtlpReceiver } from './otlp-receiver.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { seedRepository } from './seed-registry.ts'
 
@@ -125,6 +126,56 @@ describe('the built manager and delegate, each one file run by node alone', () =
       await tlsDelegate?.stop()
       await reg.container.stop()
       pki.cleanup()
+    }
+  })
+
+  it('traced, the built manager and delegate put a task in one trace (the delegate compiles its SDK text only now), and the delegate serves /metrics', { timeout: 90_000 }, async () => {
+    const receiver = await startOtlpReceiver()
+    const otel = (service: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: service })
+    const config = managerConfig(inject('redisUrl'))
+    const dirs2 = [await mkdtemp(join(tmpdir(), 'rd-built-traced-'))]
+    const procs: Proc[] = []
+    try {
+      const dir = dirs2[0]!
+      await copyFile(join(dist, BUNDLES.manager.out), join(dir, BUNDLES.manager.out))
+      await cp(join(dist, 'console'), join(dir, 'console'), { recursive: true })
+      await copyFile(join(dist, BUNDLES.delegate.out), join(dir, BUNDLES.delegate.out))
+      const traced = await spawnManager(config, { script: BUNDLES.manager.out, cwd: dir, env: otel('built-manager') })
+      procs.push(traced)
+      const tracedApi = new Api(traced.url, config.apiKey)
+      const healthPort = await freePort()
+      procs.push(
+        await spawnDelegate(traced.url, await tracedApi.token(), {
+          name: 'built-traced',
+          script: BUNDLES.delegate.out,
+          cwd: dir,
+          env: { ...otel('built-delegate'), DELEGATE_HEALTH_PORT: String(healthPort), DELEGATE_HEALTH_HOST: '127.0.0.1' },
+        }),
+      )
+      const connector = await tracedApi.ok('POST', '/api/v1/connectors', { name: 'traced', type: 'docker-registry', url: inject('registryHostPort') })
+      const { task } = await tracedApi.ok('GET', `/api/v1/connectors/${connector.id}/tags?image=${encodeURIComponent(repo)}`)
+      expect(task.traceId).toMatch(/^[0-9a-f]{32}$/)
+      const until = Date.now() + 20_000
+      let spans = receiver.spans.filter((x) => x.traceId === task.traceId)
+      while (!(spans.some((x) => x.name === 'task.run') && spans.some((x) => x.name === 'task.stint' && x.attributes['rd.task.outcome'] === 'succeeded') && spans.some((x) => x.parentSpanId === ''))) {
+        if (Date.now() > until) expect.fail(`trace incomplete: ${spans.map((x) => `${x.service}:${x.name}`).join(', ')}`)
+        await new Promise((r) => setTimeout(r, 100))
+        spans = receiver.spans.filter((x) => x.traceId === task.traceId)
+      }
+      const ids = new Set(spans.map((x) => x.spanId))
+      expect(spans.filter((x) => x.parentSpanId === '').map((x) => x.name)).toEqual(['GET /api/v1/connectors/:id/tags'])
+      for (const x of spans) if (x.parentSpanId) expect(ids).toContain(x.parentSpanId)
+      const run = spans.find((x) => x.name === 'task.run')!
+      expect(run.service).toBe('built-delegate')
+      const pages = spans.filter((x) => x.parentSpanId === run.spanId && x.attributes['rd.registry.page'] !== undefined).map((x) => Number(x.attributes['rd.registry.page']))
+      expect(pages.sort()).toEqual(Array.from({ length: Math.max(1, pages.length) }, (_, i) => i + 1))
+      const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text()
+      expect(metrics).toMatch(/^rd_delegate_tasks_total\{type="list-tags",outcome="succeeded"\} 1$/m)
+      expect(metrics).toContain(`rd_delegate_registry_request_duration_seconds_count{host="${inject('registryHostPort')}",status="200"} ${pages.length}`)
+    } finally {
+      await Promise.all(procs.map((p) => p.stop()))
+      await receiver.close()
+      await Promise.all(dirs2.map((d) => rm(d, { recursive: true, force: true })))
     }
   })
 

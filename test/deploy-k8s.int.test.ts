@@ -3,8 +3,11 @@
  * cluster here): probes, the token from a Secret, limits, a grace period longer than the drain,
  * replicas, non-root. Lives in the integration project only because of the include patterns.
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { root } from './harness.ts'
@@ -32,18 +35,27 @@ interface Container {
   volumeMounts?: { name: string; mountPath: string }[]
 }
 interface PodTemplate {
-  metadata: { labels: Record<string, string> }
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> }
   spec: {
     containers: Container[]
     terminationGracePeriodSeconds?: number
     securityContext?: { runAsNonRoot?: boolean; runAsUser?: number }
   }
 }
+interface Trigger {
+  type: string
+  name?: string
+  metadata: Record<string, string>
+}
 interface Doc {
   apiVersion: string
   kind: string
-  metadata: { name: string }
+  metadata: { name: string; annotations?: Record<string, string> }
   spec: {
+    scaleTargetRef?: { name: string; kind?: string }
+    minReplicaCount?: number
+    maxReplicaCount?: number
+    triggers?: Trigger[]
     replicas?: number
     selector?: Record<string, string>
     template: PodTemplate
@@ -62,6 +74,8 @@ function load(file: string): Doc[] {
 }
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+/** Applied on their own, by choice (they need more than the cluster itself: KEDA, Prometheus). */
+const EXAMPLES = ['keda-scaledobject.yaml']
 const docs = files.flatMap((f) => load(f))
 const find = (kind: string, name: string): Doc => {
   const doc = docs.find((d) => d.kind === kind && d.metadata.name === name)
@@ -81,10 +95,11 @@ const defaultDrainGraceMs = (): number => {
 }
 
 describe('Kubernetes manifests', () => {
-  it('every file parses, and the kustomization lists every manifest and both images', () => {
+  it('every file parses, and the kustomization lists every manifest but the examples, and both images', () => {
     const [k] = load('kustomization.yaml')
     expect(k!.kind).toBe('Kustomization')
-    expect(new Set(k!.resources)).toEqual(new Set(files.filter((f) => f !== 'kustomization.yaml')))
+    expect(new Set(k!.resources)).toEqual(new Set(files.filter((f) => f !== 'kustomization.yaml' && !EXAMPLES.includes(f))))
+    for (const example of EXAMPLES) expect(files).toContain(example)
     expect(k!.images?.map((i) => i.name).sort()).toEqual(['registry-delegates/delegate', 'registry-delegates/manager'])
   })
 
@@ -136,5 +151,35 @@ describe('Kubernetes manifests', () => {
     expect(r.spec.volumeClaimTemplates[0]?.metadata.name).toBe(container(r, 'redis').volumeMounts?.[0]?.name)
     const manager = container(find('Deployment', 'manager'), 'manager')
     expect(env(manager, 'REDIS_URL')?.value).toBe(`redis://${find('Service', 'redis').metadata.name}:6379`)
+  })
+
+  it('the KEDA example scales the delegate Deployment on the tasks waiting for its tags (max over manager replicas) and on its load', async () => {
+    const [so] = load('keda-scaledobject.yaml')
+    expect(so).toMatchObject({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject' })
+    const target = find('Deployment', so!.spec.scaleTargetRef!.name)
+    expect(target.metadata.name).toBe('delegate')
+    expect(so!.spec.minReplicaCount).toBeGreaterThanOrEqual(1)
+    expect(so!.spec.minReplicaCount).toBeLessThanOrEqual(target.spec.replicas!)
+    expect(so!.spec.maxReplicaCount).toBeGreaterThan(so!.spec.minReplicaCount!)
+    const c = container(target, 'delegate')
+    const capacity = Number(env(c, 'DELEGATE_CAPACITY')?.value)
+    const tags = (env(c, 'DELEGATE_TAGS')?.value ?? '').split(',').map((t) => t.trim()).filter(Boolean)
+    const triggers = so!.spec.triggers ?? []
+    expect(triggers.every((t) => t.type === 'prometheus' && Number(t.metadata.threshold) > 0)).toBe(true)
+    const waiting = triggers.find((t) => t.metadata.query?.includes('rd_tasks_waiting_for_delegate'))!
+    // every replica reports the installation-wide count: max over replicas for each set, never sum of the raw series
+    expect(waiting.metadata.query).toMatch(/max by \(selectors\) \(rd_tasks_waiting_for_delegate\{/)
+    const sets = /selectors=~"([^"]*)"/.exec(waiting.metadata.query!)![1]!.split('|')
+    expect(new Set(sets)).toEqual(new Set(['', tags.join(',')]))
+    expect(Number(waiting.metadata.threshold)).toBe(capacity)
+    const busy = triggers.find((t) => t.metadata.query?.includes('rd_delegate_active_tasks'))!
+    expect(Number(busy.metadata.threshold)).toBeLessThanOrEqual(capacity)
+    // the delegates' /metrics are scraped where KEDA's Prometheus looks for them
+    expect(target.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(c.ports?.find((p) => p.name === 'health')?.containerPort), 'prometheus.io/path': '/metrics' })
+    // and the queries are PromQL Prometheus accepts
+    const rulesDir = mkdtempSync(join(tmpdir(), 'rd-keda-'))
+    writeFileSync(join(rulesDir, 'rules.yml'), `groups:\n  - name: keda\n    rules:\n${triggers.map((t, i) => `      - record: keda:q_${i}\n        expr: ${JSON.stringify(t.metadata.query)}`).join('\n')}\n`)
+    const { stdout } = await promisify(execFile)(process.env.PROMTOOL_PATH ?? 'promtool', ['check', 'rules', join(rulesDir, 'rules.yml')])
+    expect(stdout).toContain(`SUCCESS: ${triggers.length} rules found`)
   })
 })

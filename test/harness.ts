@@ -37,6 +37,8 @@ export function managerConfig(redisUrl: string, over: Partial<ManagerConfig> = {
     alertWebhookUrl: '',
     alertWebhookSecret: '',
     watchIntervalMs: 10_000,
+    traceUrlTemplate: '',
+    tracing: null,
     ...over,
   }
 }
@@ -222,7 +224,8 @@ export function spawnProcess(command: string, args: string[], env: Record<string
 }
 
 /** The manager process from its sources, or `script` in `cwd` (the built dist/manager.mjs). */
-export async function spawnManager(config: ManagerConfig, o: { script?: string; cwd?: string } = {}): Promise<Proc & { url: string }> {
+/** `env`: more variables (OTEL_…), over those the config gives. */
+export async function spawnManager(config: ManagerConfig, o: { script?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<Proc & { url: string }> {
   const port = config.port || (await freePort())
   const proc = spawnNode(o.script ?? 'manager/src/main.ts', {
     MANAGER_HOST: config.host,
@@ -236,7 +239,9 @@ export async function spawnManager(config: ManagerConfig, o: { script?: string; 
     MANAGER_UNREACHABLE_MARK_MS: String(config.unreachableMarkMs),
     MANAGER_WATCH_INTERVAL_MS: String(config.watchIntervalMs),
     ...(config.alertWebhookUrl ? { MANAGER_ALERT_WEBHOOK_URL: config.alertWebhookUrl, MANAGER_ALERT_WEBHOOK_SECRET: config.alertWebhookSecret } : {}),
+    ...(config.traceUrlTemplate ? { MANAGER_TRACE_URL_TEMPLATE: config.traceUrlTemplate } : {}),
     LOG_LEVEL: 'info',
+    ...o.env,
   }, o)
   // loading the TypeScript sources takes seconds on a loaded 2-core machine, several at once more
   await proc.waitForLine(/manager listening/, 30_000)

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
 import { LIMITS } from '../../protocol/src/limits.ts'
 import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, type PasswordRefPolicy } from './resolve-password.ts'
 
@@ -62,8 +63,9 @@ const schema = {
     default: 30_000,
     env: 'DELEGATE_DRAIN_GRACE_MS',
   },
-  healthPort: { doc: 'Port of the delegate health endpoint (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
+  healthPort: { doc: 'Port of the delegate health endpoint and its /metrics (0: off)', format: 'port', default: 0, env: 'DELEGATE_HEALTH_PORT' },
   healthHost: { doc: 'Address the health endpoint binds', format: String, default: '0.0.0.0', env: 'DELEGATE_HEALTH_HOST' },
+  ...tracingSchema,
   passwordRefs: {
     doc: 'Password references connectors may use on this delegate: env:NAME, env:PREFIX* or file:/dir/*, comma-separated',
     format: 'password-refs',
@@ -84,6 +86,8 @@ export type DelegateConfig = Readonly<{
   drainGraceMs: number
   healthPort: number
   healthHost: string
+  /** null: tracing off (no OTLP endpoint) */
+  tracing: TracingConfig | null
   /** what `env:NAME` password references resolve against */
   env: Readonly<Record<string, string | undefined>>
   /** DELEGATE_PASSWORD_REFS, parsed; the delegate adds `env` */
@@ -98,7 +102,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     HTTP_PROXY: env.HTTP_PROXY ?? env.http_proxy,
     NO_PROXY: env.NO_PROXY ?? env.no_proxy,
   }
-  const p = loadValidated(convict(schema, { env: merged, args: [] }), schema, argv)
+  const { tracing, rest: p } = takeTracing(loadValidated(convict(schema, { env: merged, args: [] }), schema, argv), 'registry-delegate')
   let token = p.token.trim()
   if (p.tokenFile) {
     if (token) throw new Error('DELEGATE_TOKEN and DELEGATE_TOKEN_FILE are both set; keep one')
@@ -133,6 +137,7 @@ export function loadDelegateConfig(argv: readonly string[] = process.argv.slice(
     drainGraceMs: p.drainGraceMs,
     healthPort: p.healthPort,
     healthHost: p.healthHost,
+    tracing,
     env,
     passwordRefs: { patterns: parsePasswordRefs(p.passwordRefs), spec: p.passwordRefs, ownFiles: p.tokenFile ? [p.tokenFile] : [] },
   })

@@ -19,19 +19,26 @@ import {
   type WireFailure,
 } from '../../protocol/src/index.ts'
 import { ManagerConnection } from './manager-connection.ts'
+import type { DelegateObserver } from './metrics.ts'
 import { RegistryError } from './registry/errors.ts'
 import { DEFAULT_PASSWORD_REFS, parsePasswordRefs, resolvePassword, type PasswordRefPolicy } from './resolve-password.ts'
 
 /** What runs registry work; the RegistryClient in production. */
 export interface TaskRunner {
   /**
-   * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once. A failure
-   * the task may report is a RegistryError; anything else thrown ends the task INTERNAL.
+   * `deadline` (epoch ms) bounds waits such as Retry-After; `signal` aborts at once; `trace`: the
+   * assignment, whose traceparent the work's trace continues. A failure the task may report is a
+   * RegistryError; anything else thrown ends the task INTERNAL.
    */
-  run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult>
+  run(task: TaskSpec, signal: AbortSignal, opts?: RunOptions): Promise<TaskResult>
   /** Whether the registry is reachable from here (network and TLS); never throws. Absent: not supported. */
   probe?(url: string, signal: AbortSignal): Promise<Omit<ProbeResult, 'type' | 'probeId'>>
   close(): Promise<void>
+}
+
+export interface RunOptions {
+  deadline?: number
+  trace?: { taskId: string; attemptId: string; traceparent?: string | undefined }
 }
 
 /** Probes at once; more are answered at once as refused (they are cheap, but not free). */
@@ -51,6 +58,8 @@ export interface DelegateOptions {
   /** DELEGATE_PASSWORD_REFS; default env:REGISTRY_PASSWORD_* */
   passwordRefs?: Omit<PasswordRefPolicy, 'env'>
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
+  /** metrics (DELEGATE_HEALTH_PORT on) */
+  observer?: Pick<DelegateObserver, 'taskEnded' | 'reconnecting'> | undefined
 }
 
 interface Running {
@@ -94,6 +103,7 @@ export class Delegate {
       }),
       onMessage: (m) => this.#onMessage(m),
       onDisconnect: () => this.#onDisconnect(),
+      onReconnecting: () => opts.observer?.reconnecting(),
     }
     if (opts.proxy) connOpts.proxy = opts.proxy
     this.#conn = new ManagerConnection(connOpts)
@@ -211,21 +221,26 @@ export class Delegate {
     // The manager cancels at the deadline; this is the safety net if that message never comes.
     const timeout = setTimeout(() => controller.abort(new Error('task deadline passed')), Math.max(0, assign.deadline - Date.now()) + 2_000)
     const started = Date.now()
+    const { observer } = this.#opts
     const done = (async () => {
       try {
         const task = { ...assign.task, registry: await resolvePassword(assign.task.registry, this.#passwordRefs, controller.signal) }
-        const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline })
+        const trace = { taskId: assign.taskId, attemptId: assign.attemptId, traceparent: assign.traceparent }
+        const result = await this.#opts.runner.run(task, controller.signal, { deadline: assign.deadline, trace })
         log.info({ durationMs: Date.now() - started }, 'task succeeded')
+        observer?.taskEnded(assign.task.type, 'succeeded')
         await this.#answer({ type: 'task.result', taskId: assign.taskId, attemptId: assign.attemptId, outcome: { ok: true, result } })
       } catch (err) {
         if (controller.signal.aborted) {
           // cancelled, past its deadline or the manager is gone: nobody waits for this answer
           log.info({ durationMs: Date.now() - started, reason: String(controller.signal.reason) }, 'task aborted')
+          observer?.taskEnded(assign.task.type, 'aborted')
           return
         }
         const failure = toWireFailure(err)
         if (failure.code === TaskErrorCode.INTERNAL) log.error({ err }, 'task crashed in the delegate')
         log.info({ durationMs: Date.now() - started, code: failure.code }, 'task failed')
+        observer?.taskEnded(assign.task.type, 'failed', failure.code)
         this.#fail(assign, failure)
       } finally {
         clearTimeout(timeout)

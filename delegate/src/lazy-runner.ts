@@ -4,7 +4,7 @@
  * needs it, so it is neither evaluated nor allocated until a task arrives (README, Performance).
  */
 import { TaskErrorCode, type ProbeResult, type TaskResult, type TaskSpec } from '../../protocol/src/index.ts'
-import type { TaskRunner } from './delegate.ts'
+import type { RunOptions, TaskRunner } from './delegate.ts'
 
 type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
 
@@ -26,7 +26,7 @@ export class LazyRunner implements TaskRunner {
     return this.#runner
   }
 
-  async run(task: TaskSpec, signal: AbortSignal, opts?: { deadline?: number }): Promise<TaskResult> {
+  async run(task: TaskSpec, signal: AbortSignal, opts?: RunOptions): Promise<TaskResult> {
     return (await this.ready()).run(task, signal, opts)
   }
 

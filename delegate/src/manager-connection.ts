@@ -32,6 +32,8 @@ export interface ManagerConnectionOptions {
   onMessage(message: ManagerMessage): void
   /** the socket closed (the manager releases what this delegate held) */
   onDisconnect(): void
+  /** a dial after a closed or failed connection (metrics) */
+  onReconnecting?(): void
   proxy?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
 }
 
@@ -158,7 +160,10 @@ export class ManagerConnection {
       const delay = fullJitter(this.#failures - 1, 250, 15_000)
       this.#state = 'backoff'
       log.info({ delayMs: delay }, 'reconnecting')
-      this.#timer = setTimeout(() => this.#connect(), delay)
+      this.#timer = setTimeout(() => {
+        this.#opts.onReconnecting?.()
+        this.#connect()
+      }, delay)
     })
   }
 }

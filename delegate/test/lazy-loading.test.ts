@@ -17,33 +17,49 @@ const REPORT_RESOLVED = `data:text/javascript,${encodeURIComponent(
    registerHooks({ resolve(s, c, next) { const r = next(s, c); process.stderr.write('resolved ' + r.url + '\\n'); return r } })`,
 )}`
 
-describe('an idle delegate process', () => {
-  it('has not loaded the registry client nor undici while it waits for a manager', { timeout: 30_000 }, async () => {
-    const closed = await freePort()
-    const child = spawn(process.execPath, ['--import', REPORT_RESOLVED, 'delegate/src/main.ts'], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', MANAGER_URL: `http://127.0.0.1:${closed}`, DELEGATE_TOKEN: 'rdt_test', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const exited = once(child, 'exit')
-    try {
-      // it is up and dialling: the first connection attempt failed and it backs off
-      const until = Date.now() + 20_000
-      for await (const chunk of child.stdout) {
-        stdout += String(chunk)
-        if (stdout.includes('reconnecting') || Date.now() > until) break
-      }
-      expect(stdout).toContain('reconnecting')
-      const resolved = stderr.split('\n').filter((l) => l.startsWith('resolved '))
-      expect(resolved.some((l) => l.includes('/delegate/src/manager-connection.ts'))).toBe(true)
-      expect(resolved.filter((l) => /\/node_modules\/undici\/|\/delegate\/src\/registry\/(client|http|session|paginate)\.ts/.test(l))).toEqual([])
-    } finally {
-      child.kill('SIGKILL')
-      await exited
+/** The modules an idle delegate resolved by the time it first backs off from a closed manager port. */
+async function resolvedWhileIdle(env: Record<string, string> = {}): Promise<string[]> {
+  const closed = await freePort()
+  const child = spawn(process.execPath, ['--import', REPORT_RESOLVED, 'delegate/src/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', MANAGER_URL: `http://127.0.0.1:${closed}`, DELEGATE_TOKEN: 'rdt_test', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = once(child, 'exit')
+  try {
+    const until = Date.now() + 20_000
+    for await (const chunk of child.stdout) {
+      stdout += String(chunk)
+      if (stdout.includes('reconnecting') || Date.now() > until) break
     }
+    expect(stdout).toContain('reconnecting')
+    return stderr.split('\n').filter((l) => l.startsWith('resolved '))
+  } finally {
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+const TELEMETRY = /\/node_modules\/(@opentelemetry\/|prom-client\/)/
+
+describe('an idle delegate process', () => {
+  it('loads nothing of OpenTelemetry nor prom-client without an OTLP endpoint and a health port', { timeout: 30_000 }, async () => {
+    const resolved = await resolvedWhileIdle()
+    expect(resolved.filter((l) => TELEMETRY.test(l))).toEqual([])
+  })
+
+  it('loads them when asked to trace and to serve /metrics', { timeout: 30_000 }, async () => {
+    const resolved = await resolvedWhileIdle({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`, DELEGATE_HEALTH_PORT: String(await freePort()), DELEGATE_HEALTH_HOST: '127.0.0.1' })
+    for (const pkg of ['@opentelemetry/sdk-trace/', '@opentelemetry/exporter-trace-otlp-proto/', 'prom-client/']) expect(resolved.some((l) => l.includes(`/node_modules/${pkg}`)), pkg).toBe(true)
+  })
+
+  it('has not loaded the registry client nor undici while it waits for a manager', { timeout: 30_000 }, async () => {
+    const resolved = await resolvedWhileIdle()
+    expect(resolved.some((l) => l.includes('/delegate/src/manager-connection.ts'))).toBe(true)
+    expect(resolved.filter((l) => /\/node_modules\/undici\/|\/delegate\/src\/registry\/(client|http|session|paginate)\.ts/.test(l))).toEqual([])
   })
 })
 

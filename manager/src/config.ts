@@ -1,6 +1,7 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
 import { loadValidated } from '../../common/src/load-config.ts'
+import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
 import { LIMITS } from '../../protocol/src/limits.ts'
 import { redisConnection } from './redis-options.ts'
 
@@ -46,6 +47,22 @@ convict.addFormat({
       url = undefined
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL')
+  },
+})
+convict.addFormat({
+  name: 'trace-url-template',
+  validate(value: unknown) {
+    if (value === '') return
+    const text = String(value)
+    let url: URL | undefined
+    try {
+      url = new URL(text.replaceAll('{traceId}', '0'))
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !text.includes('{traceId}')) {
+      throw new Error('must be an http(s) URL holding {traceId}, e.g. http://jaeger:16686/trace/{traceId}')
+    }
   },
 })
 convict.addFormat({
@@ -132,6 +149,13 @@ const schema = {
     default: 10_000,
     env: 'MANAGER_WATCH_INTERVAL_MS',
   },
+  traceUrlTemplate: {
+    doc: 'Where the console links a task\'s trace: a URL with {traceId} (a Jaeger or Tempo UI)',
+    format: 'trace-url-template',
+    default: '',
+    env: 'MANAGER_TRACE_URL_TEMPLATE',
+  },
+  ...tracingSchema,
 }
 
 export type ManagerConfig = Readonly<{
@@ -150,6 +174,10 @@ export type ManagerConfig = Readonly<{
   alertWebhookUrl: string
   alertWebhookSecret: string
   watchIntervalMs: number
+  /** '' or a URL with {traceId} */
+  traceUrlTemplate: string
+  /** null: tracing off (no OTLP endpoint) */
+  tracing: TracingConfig | null
 }>
 
 /**
@@ -157,15 +185,16 @@ export type ManagerConfig = Readonly<{
  * whose message is one line per wrong setting, naming its environment variable.
  */
 export function loadManagerConfig(argv: readonly string[] = process.argv.slice(2), env = process.env): ManagerConfig {
-  const config = loadValidated(convict(schema, { env, args: [] }), schema, argv)
+  const p = loadValidated(convict(schema, { env, args: [] }), schema, argv)
   // what delegates accept in welcome: a manager must not configure its delegates out of the protocol
-  if (config.heartbeatIntervalMs < LIMITS.heartbeatMs.min || config.heartbeatIntervalMs > LIMITS.heartbeatMs.max) {
+  if (p.heartbeatIntervalMs < LIMITS.heartbeatMs.min || p.heartbeatIntervalMs > LIMITS.heartbeatMs.max) {
     throw new Error(`MANAGER_HEARTBEAT_INTERVAL_MS must be from ${LIMITS.heartbeatMs.min} to ${LIMITS.heartbeatMs.max}`)
   }
-  if (config.alertWebhookSecret !== '' && config.alertWebhookUrl === '') {
+  if (p.alertWebhookSecret !== '' && p.alertWebhookUrl === '') {
     throw new Error('MANAGER_ALERT_WEBHOOK_SECRET is set but MANAGER_ALERT_WEBHOOK_URL is not: set the webhook to send alerts to, or drop the secret')
   }
-  return Object.freeze(config)
+  const { tracing, rest } = takeTracing(p, 'registry-delegates-manager')
+  return Object.freeze({ ...rest, tracing })
 }
 
 /** Every environment variable this process reads (the README's configuration table lists them). */

@@ -28,6 +28,8 @@ export interface TaskProgress {
   attempts: number
   retries: number
   waitReason: string | null
+  /** epoch ms it went back to the queue (parked), for the trace's queue wait */
+  queuedAt?: number
   /** the selector set this task waits in, while it is parked (waiting-room.ts) */
   parkedIn?: string | null
 }

@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { TaskErrorCode, type DelegateState, type TaskResultMessage, type WireFailure } from '../../protocol/src/index.ts'
+import { TaskErrorCode, type DelegateState, type TaskAssign, type TaskResultMessage, type WireFailure } from '../../protocol/src/index.ts'
 import type { DispatchTask, TaskProgress } from './dispatch-task.ts'
 import { DelegateFleet } from './delegate-fleet.ts'
 import { normalizeTags, selectorsOf, type DelegateRecord, type Transport } from './delegate-record.ts'
@@ -43,6 +43,26 @@ export interface DispatchHooks {
   /** one selection-log line, in order */
   log(message: string): void
   onState(progress: TaskProgress): void
+  /** a delegate was picked for an attempt (tracing): the traceparent its task.assign carries, and the attempt's end */
+  attempt?(start: AttemptStart): AttemptTrace
+}
+
+/** A delegate picked for one attempt of a task, and how it was picked. */
+export interface AttemptStart {
+  attemptId: string
+  delegate: DelegateRecord
+  via: 'history' | 'round-robin'
+  /** eligible delegates when it was picked */
+  eligible: number
+  replicaId: string
+}
+
+/** How an attempt ended: its result, or why it will not answer. */
+export type AttemptEnd = 'succeeded' | 'failed' | 'lost' | 'refused' | 'expired'
+
+export interface AttemptTrace {
+  traceparent: string | undefined
+  end(how: AttemptEnd, code?: string): void
 }
 
 export interface HistoryStore {
@@ -86,6 +106,7 @@ interface Attempt {
   id: string
   run: TaskRun
   delegate: DelegateRecord
+  trace: AttemptTrace | null
 }
 
 /** Another replica's task on a delegate owned here. */
@@ -344,7 +365,7 @@ export class Dispatcher {
       return
     }
     const { run, delegate } = attempt
-    this.#release(attempt)
+    this.#release(attempt, message.outcome.ok ? 'succeeded' : 'failed', message.outcome.ok ? undefined : message.outcome.error.code)
     run.attempt = null
     if (message.outcome.ok) {
       run.hooks.log(`succeeded on ${delegate.name}`)
@@ -367,7 +388,7 @@ export class Dispatcher {
     const attempt = this.#attempts.get(attemptId)
     if (!attempt || attempt.delegate.id !== delegateId) return
     const { run, delegate } = attempt
-    this.#release(attempt)
+    this.#release(attempt, 'refused')
     run.attempt = null
     run.attempts--
     if (reason === STALE_CONNECTOR) {
@@ -438,7 +459,9 @@ export class Dispatcher {
       case 'picked': {
         for (const line of sel.log) run.hooks.log(line)
         const delegate = this.#fleet.get(sel.delegate.id)!
-        const attempt: Attempt = { id: randomUUID(), run, delegate }
+        const id = randomUUID()
+        const trace = run.hooks.attempt?.({ attemptId: id, delegate, via: sel.via, eligible: sel.eligible, replicaId: this.#o.replicaId }) ?? null
+        const attempt: Attempt = { id, run, delegate, trace }
         this.#attempts.set(attempt.id, attempt)
         this.#take(delegate, attempt.id)
         delegate.lastAssignedAt = this.#now()
@@ -450,7 +473,9 @@ export class Dispatcher {
         run.hooks.onState(this.#progress(run, 'running'))
         const { task } = run
         this.#o.events.placed(delegate, this.#now() - task.createdAt)
-        delegate.transport.assign({ type: 'task.assign', taskId: task.taskId, attemptId: attempt.id, task: task.spec, deadline: task.deadline }, task)
+        const message: TaskAssign = { type: 'task.assign', taskId: task.taskId, attemptId: attempt.id, task: task.spec, deadline: task.deadline }
+        if (trace?.traceparent) message.traceparent = trace.traceparent
+        delegate.transport.assign(message, task)
         return
       }
       case 'unreachable': {
@@ -487,7 +512,8 @@ export class Dispatcher {
     }
   }
 
-  #release(attempt: Attempt): void {
+  #release(attempt: Attempt, how: AttemptEnd, code?: string): void {
+    attempt.trace?.end(how, code)
     this.#attempts.delete(attempt.id)
     this.#free(attempt.delegate, attempt.id)
   }
@@ -516,7 +542,7 @@ export class Dispatcher {
   /** The attempt will not answer: place the task again. */
   #lose(attempt: Attempt, why: string): void {
     const { run } = attempt
-    this.#release(attempt)
+    this.#release(attempt, 'lost')
     if (run.state !== 'running' || run.attempt !== attempt) return
     run.attempt = null
     run.hooks.log(`${why}; reassigning`)
@@ -552,7 +578,7 @@ export class Dispatcher {
     run.timer = null
     const attempt = run.attempt
     if (run.state !== 'running' || !attempt) return
-    this.#release(attempt)
+    this.#release(attempt, 'expired')
     run.attempt = null
     attempt.delegate.transport.cancel({ type: 'task.cancel', taskId: run.task.taskId, attemptId: attempt.id, reason: 'task timed out' })
     run.hooks.log(`timed out while running on ${attempt.delegate.name}; cancelled there`)

@@ -21,7 +21,12 @@ import { SecretBox } from './secret-crypto.ts'
 import { SecretStore } from './secret-store.ts'
 import { Tasks } from './tasks.ts'
 import { TokenStore } from './token-store.ts'
+import { traceLink } from './task-tracing.ts'
 import { WaitingRoom } from './waiting-room.ts'
+
+export function newReplicaId(): string {
+  return randomUUID().slice(0, 8)
+}
 
 export interface RunningManager {
   /** http://host:port the server listens on */
@@ -32,8 +37,8 @@ export interface RunningManager {
   close(): Promise<void>
 }
 
-export async function startManager(config: ManagerConfig, log: Logger): Promise<RunningManager> {
-  const replicaId = randomUUID().slice(0, 8)
+/** `replicaId`: given by main.ts, which names the process by it in its traces too. */
+export async function startManager(config: ManagerConfig, log: Logger, { replicaId = newReplicaId() } = {}): Promise<RunningManager> {
   log = log.child({ replica: replicaId })
   const connection = redisConnection(config.redisUrl)
   const redis = createRedis(connection, { lazyConnect: true })
@@ -93,6 +98,7 @@ export async function startManager(config: ManagerConfig, log: Logger): Promise<
     unpark: (taskId, setKey) => waiting.leave(taskId, setKey),
     refresh: (connectorId) => preparer.invalidate(connectorId),
     announceDone: (taskId) => bus.taskDone(taskId),
+    traceLink: traceLink(config.traceUrlTemplate),
     onOutcome: (data, outcome) => {
       metrics.onOutcome(data, outcome)
       monitoring.onOutcome(data, outcome)

@@ -115,6 +115,8 @@ export function createMetrics(sources: MetricsSources, { defaultMetrics = true }
     labelNames: ['stage'] as const,
     registers: [registry],
   })
+  // both series from the start: a dashboard's rate() on a series that appears late misses its first errors
+  for (const stage of ['upgrade', 'websocket']) connectionErrors.inc({ stage }, 0)
 
   const placements = new Counter({
     name: 'rd_placements_total',

@@ -20,6 +20,7 @@ import { HealthStore, type ConnectorHealth } from './health-store.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import { SelectorWatch } from './selector-watch.ts'
 import type { TaskOutcome } from './task-outcome.ts'
+import { inRootSpan } from './task-tracing.ts'
 import type { TaskData, TaskRequest } from './tasks.ts'
 
 /** A health check's task never outlives its interval (at least 30 s) nor the usual minute. */
@@ -77,7 +78,10 @@ export class Monitoring {
       watchIntervalMs: opts.watchIntervalMs,
       check: async (c) => {
         const timeoutMs = Math.min(CHECK_TIMEOUT_MS, c.healthCheck!.intervalSeconds * 1000)
-        await opts.createTask({ type: 'validate-connector', connectorId: c.id, timeoutMs }, c.delegateSelectors)
+        // a scheduled check has no request: its span is the root of the check's trace
+        await inRootSpan('health check', { 'rd.connector.id': c.id, 'rd.task.type': 'validate-connector' }, () =>
+          opts.createTask({ type: 'validate-connector', connectorId: c.id, timeoutMs }, c.delegateSelectors),
+        )
       },
       watch: (tick) => this.#watch(tick),
     })

@@ -20,6 +20,7 @@ import {
   encodeReplicaMessage,
   type HandoverMessage,
   type ProbeResult,
+  type TaskAssign,
   type TaskResultMessage,
   type UnreachableMarkWire,
 } from '../../protocol/src/index.ts'
@@ -30,6 +31,7 @@ import { STALE_CONNECTOR, type Dispatcher } from './dispatcher.ts'
 import type { TaskPreparer } from './prepare-task.ts'
 import type { Prober } from './prober.ts'
 import type { RedisKeys } from './redis-keys.ts'
+import { handoverSpan } from './task-tracing.ts'
 import type { WaitingRoom } from './waiting-room.ts'
 
 /** Results larger than this go through a Redis key rather than pub/sub (whose buffers have limits). */
@@ -165,6 +167,7 @@ export class ReplicaBus {
           connectorRev: task?.connectorRev ?? '',
           deadline: message.deadline,
           spec: { ...message.task, registry },
+          ...(message.traceparent ? { traceparent: message.traceparent } : {}),
         })
       },
       cancel: (message) => {
@@ -256,8 +259,10 @@ export class ReplicaBus {
   /** The owner side of a hand-over: a slot, the credentials, then the delegate. */
   async #assign(m: Extract<HandoverMessage, { t: 'assign' }>): Promise<void> {
     const dispatcher = this.#o.dispatcher()
+    const span = handoverSpan(m.traceparent, { 'rd.task.id': m.taskId, 'rd.attempt.id': m.attemptId, 'rd.origin.replica': m.origin, 'rd.replica': this.#o.replicaId, 'rd.delegate.id': m.delegateId, 'rd.delegate.name': dispatcher.local(m.delegateId)?.name ?? '' })
     const refusal = dispatcher.acceptRelay(m.origin, m.delegateId, m.attemptId, m.deadline)
     if (refusal) {
+      span?.end('refused')
       this.#handover(m.origin, { t: 'refused', delegateId: m.delegateId, attemptId: m.attemptId, rev: refusal.rev, reason: refusal.reason })
       return
     }
@@ -266,18 +271,23 @@ export class ReplicaBus {
       task = await this.#o.preparer.withCredentials(m.connectorId, m.connectorRev, m.spec)
     } catch (err) {
       this.#o.log.warn({ err, taskId: m.taskId }, 'relayed task could not be prepared')
+      span?.end('lost')
       dispatcher.cancelRelay(m.delegateId, m.attemptId)
       this.#handover(m.origin, { t: 'lost', delegateId: m.delegateId, attemptId: m.attemptId, reason: 'its replica could not read the connector' })
       return
     }
     if (task === null) {
+      span?.end('refused')
       dispatcher.cancelRelay(m.delegateId, m.attemptId)
       this.#handover(m.origin, { t: 'refused', delegateId: m.delegateId, attemptId: m.attemptId, rev: 0, reason: STALE_CONNECTOR })
       return
     }
     const d = dispatcher.local(m.delegateId)
+    span?.end(d ? 'assigned' : 'lost')
     if (!d) return // it left meanwhile; the dispatcher has reported the attempt lost
-    d.transport.assign({ type: 'task.assign', taskId: m.taskId, attemptId: m.attemptId, task, deadline: m.deadline }, null)
+    const message: TaskAssign = { type: 'task.assign', taskId: m.taskId, attemptId: m.attemptId, task, deadline: m.deadline }
+    if (span?.traceparent) message.traceparent = span.traceparent
+    d.transport.assign(message, null)
   }
 
   async #fetchResult(delegateId: string, attemptId: string, ref: string): Promise<void> {

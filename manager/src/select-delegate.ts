@@ -57,7 +57,7 @@ export interface SelectionInput {
 }
 
 export type Selection =
-  | { kind: 'picked'; delegate: Candidate; via: 'history' | 'round-robin'; log: string[] }
+  | { kind: 'picked'; delegate: Candidate; via: 'history' | 'round-robin'; eligible: number; log: string[] }
   /** Nobody can take it now; someone may later. `reason` is stable while nothing changes. */
   | { kind: 'wait'; reason: string; log: string[] }
   /** Every delegate that matches the selectors is marked unable to reach the registry. */
@@ -144,12 +144,12 @@ export function selectDelegate(input: SelectionInput): Selection {
 
   if (history) {
     log.push(`history: ${history.name} last succeeded for this connector; picked ${history.name}`)
-    return { kind: 'picked', delegate: history, via: 'history', log }
+    return { kind: 'picked', delegate: history, via: 'history', eligible, log }
   }
   if (pick) {
     const why = historyDelegateId === null ? 'no history for this connector' : 'history delegate not eligible'
     log.push(`round robin among ${eligible} eligible (${why}): picked ${pick.name}`)
-    return { kind: 'picked', delegate: pick, via: 'round-robin', log }
+    return { kind: 'picked', delegate: pick, via: 'round-robin', eligible, log }
   }
 
   if (matching > 0 && unreachable.length === matching) {

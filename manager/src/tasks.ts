@@ -21,6 +21,7 @@ import { ManagerError } from './errors.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { DelegateRef, TaskError, TaskOutcome } from './task-outcome.ts'
 import { ProgressWriter, type LogRow } from './task-progress.ts'
+import { activeTraceparent, StintTrace, traceFields } from './task-tracing.ts'
 
 export const QUEUE_NAME = 'tasks'
 
@@ -40,6 +41,8 @@ export interface TaskData {
   delegateSelectors: string[]
   timeoutMs: number
   createdAt: number
+  /** W3C trace context of the call that created it (tracing on): every stint continues this trace */
+  traceparent?: string
 }
 
 /** The job's return value: the outcome, when it ended, and the selection-log lines not in the log list. */
@@ -63,6 +66,9 @@ export interface TaskView {
   error?: TaskError
   createdAt: string
   finishedAt?: string
+  /** tracing on: the task's trace, and where to see it (MANAGER_TRACE_URL_TEMPLATE, sampled traces) */
+  traceId?: string
+  traceUrl?: string
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000
@@ -90,6 +96,8 @@ export interface TasksOptions {
   announceDone(taskId: string): void
   /** Called once per outcome this replica produced (metrics). */
   onOutcome?(data: TaskData, outcome: TaskOutcome): void
+  /** a trace id → its URL in a tracing UI, for task views */
+  traceLink?: ((traceId: string) => string) | undefined
 }
 
 /** A stint of a task in this replica's worker. */
@@ -160,6 +168,8 @@ export class Tasks {
       timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       createdAt: Date.now(),
     }
+    const traceparent = activeTraceparent()
+    if (traceparent) data.traceparent = traceparent
     const { redis, keys } = this.#o
     // The index only serves listings; written beside the job, not before it (one round trip).
     await Promise.all([
@@ -254,7 +264,10 @@ export class Tasks {
     const progress = readProgress(job.progress)
     if (progress.parkedIn) this.#o.unpark(data.id, progress.parkedIn)
     const writer = new ProgressWriter(this.#o.redis, this.queue.toKey(data.id), log)
-    const hooks: DispatchHooks = { log: (message) => writer.log(message), onState: (state) => writer.state(state) }
+    const stint = StintTrace.start(data, progress.queuedAt ?? data.createdAt, progress.waitReason)
+    const hooks: DispatchHooks = stint
+      ? { log: (message) => (writer.log(message), stint.event(message)), onState: (state) => writer.state(state), attempt: (start) => stint.attempt(start) }
+      : { log: (message) => writer.log(message), onState: (state) => writer.state(state) }
     // a stint that finds the task running was interrupted: its manager stopped
     if (progress.status === 'running') hooks.log('picked up again after a manager stopped; running it anew')
     this.#inFlight.set(data.id, { writer, whole: job.progress === 0 || job.progress === undefined })
@@ -269,16 +282,18 @@ export class Tasks {
       end = { kind: 'outcome', outcome: { status: 'failed', error: { code, message }, delegate: null, attempts: progress.attempts } }
     }
     if (end.kind === 'park') {
+      stint?.end({ outcome: 'parked', attempts: end.progress.attempts, waitReason: end.progress.waitReason })
       this.#inFlight.delete(data.id)
       if (end.refresh) this.#o.refresh(data.connectorId)
       // indexed before it is delayed: a job is never delayed without its entry (waiting-room.ts)
       const parkedIn = end.waitingFor ? await this.#o.park(data.id, end.waitingFor) : null
-      writer.state({ ...end.progress, parkedIn })
+      writer.state({ ...end.progress, parkedIn, queuedAt: Date.now() })
       await writer.flushed()
       await job.moveToDelayed(end.until, token)
       throw new DelayedError()
     }
     const { outcome } = end
+    stint?.end({ outcome: outcome.status, attempts: outcome.attempts, code: outcome.status === 'succeeded' ? undefined : outcome.error.code })
     const tail = writer.takePending()
     this.#o.onOutcome?.(data, outcome)
     log.info({ status: outcome.status, code: outcome.status === 'succeeded' ? undefined : outcome.error.code, attempts: outcome.attempts }, 'task finished')
@@ -295,7 +310,7 @@ export class Tasks {
     this.#o.announceDone(id)
     const waiters = this.#waiters.get(id)
     if (!waiters) return
-    this.#wake(id, inFlight?.whole ? finalView(job.data, inFlight.writer.rows, stored) : null)
+    this.#wake(id, inFlight?.whole ? finalView(job.data, inFlight.writer.rows, stored, this.#o.traceLink) : null)
   }
 
   #wake(id: string, view: TaskView | null): void {
@@ -314,17 +329,21 @@ export class Tasks {
       const hash = replies[2 * i]?.[1] as Record<string, string> | undefined
       const logs = (replies[2 * i + 1]?.[1] as string[] | undefined) ?? []
       if (!hash || !hash.data) return null
-      return view(Job.fromJSON<TaskData, StoredOutcome>(this.queue, hash as never, id), logs.map(parseLogRow))
+      return view(Job.fromJSON<TaskData, StoredOutcome>(this.queue, hash as never, id), logs.map(parseLogRow), this.#o.traceLink)
     })
   }
 }
 
 function readProgress(raw: unknown): TaskProgress {
   const p = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<TaskProgress>
-  return { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null, parkedIn: p.parkedIn ?? null }
+  const progress: TaskProgress = { status: p.status ?? 'queued', delegate: p.delegate ?? null, attempts: p.attempts ?? 0, retries: p.retries ?? 0, waitReason: p.waitReason ?? null, parkedIn: p.parkedIn ?? null }
+  if (p.queuedAt !== undefined) progress.queuedAt = p.queuedAt
+  return progress
 }
 
-function baseView(data: TaskData, log: LogRow[]): TaskView {
+type TraceLink = TasksOptions['traceLink']
+
+function baseView(data: TaskData, log: LogRow[], link: TraceLink): TaskView {
   const v: TaskView = {
     id: data.id,
     type: data.type,
@@ -337,11 +356,12 @@ function baseView(data: TaskData, log: LogRow[]): TaskView {
     createdAt: new Date(data.createdAt).toISOString(),
   }
   if (data.image !== null) v.image = data.image
+  if (data.traceparent) Object.assign(v, traceFields(data.traceparent, link))
   return v
 }
 
-function finalView(data: TaskData, rows: LogRow[], stored: StoredOutcome): TaskView {
-  const v = baseView(data, [...rows])
+function finalView(data: TaskData, rows: LogRow[], stored: StoredOutcome, link: TraceLink): TaskView {
+  const v = baseView(data, [...rows], link)
   applyOutcome(v, stored)
   return v
 }
@@ -356,9 +376,9 @@ function applyOutcome(v: TaskView, outcome: StoredOutcome): void {
 }
 
 /** What a job's fields say about its task. BullMQ sets finishedOn with returnvalue or failedReason. */
-function view(job: Job<TaskData, StoredOutcome>, logs: LogRow[]): TaskView {
+function view(job: Job<TaskData, StoredOutcome>, logs: LogRow[], link: TraceLink): TaskView {
   const outcome = job.returnvalue as StoredOutcome | null | undefined
-  const v = baseView(job.data, outcome?.log ? [...logs, ...outcome.log] : logs)
+  const v = baseView(job.data, outcome?.log ? [...logs, ...outcome.log] : logs, link)
   const progress = readProgress(job.progress)
   v.attempts = progress.attempts
   if (job.finishedOn && outcome && typeof outcome === 'object') applyOutcome(v, outcome)

@@ -149,3 +149,73 @@ describe('delegate configuration', () => {
     expect(() => loadDelegateConfig([], { MANAGER_URL: 'ftp://x', DELEGATE_TOKEN: 't' })).toThrow(/^MANAGER_URL must use http\(s\) or ws\(s\)/)
   })
 })
+
+describe('tracing settings (the standard OTEL_* variables, both processes)', () => {
+  const manager = { MANAGER_API_KEY: 'k', MANAGER_SECRETS_KEY: key }
+  const delegate = { MANAGER_URL: 'http://127.0.0.1:8080', DELEGATE_TOKEN: 'rdt_x' }
+
+  it('are off without an endpoint, whatever else is set', () => {
+    expect(loadManagerConfig([], { ...manager, OTEL_SERVICE_NAME: 'm', OTEL_TRACES_SAMPLER: 'always_on' }).tracing).toBeNull()
+    expect(loadDelegateConfig([], delegate).tracing).toBeNull()
+  })
+
+  it('send traces to <endpoint>/v1/traces, or to the traces endpoint as given, over http/protobuf unless told', () => {
+    expect(loadManagerConfig([], { ...manager, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing).toEqual({
+      url: 'http://collector:4318/v1/traces',
+      protocol: 'http/protobuf',
+      headers: '',
+      serviceName: 'registry-delegates-manager',
+      resourceAttributes: '',
+      sampler: 'parentbased_always_on',
+      ratio: 1,
+    })
+    expect(loadDelegateConfig([], { ...delegate, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.com/otlp/' }).tracing).toMatchObject({
+      url: 'https://otel.example.com/otlp/v1/traces',
+      serviceName: 'registry-delegate',
+    })
+    const c = loadDelegateConfig([], {
+      ...delegate,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/custom/traces',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-scope=a,api-key=general',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'api-key=traces',
+      OTEL_SERVICE_NAME: 'lab-delegate',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    })
+    expect(c.tracing).toMatchObject({
+      url: 'http://tempo:4318/custom/traces',
+      protocol: 'http/json',
+      headers: 'x-scope=a,api-key=general,api-key=traces',
+      serviceName: 'lab-delegate',
+      sampler: 'parentbased_traceidratio',
+      ratio: 0.25,
+    })
+  })
+
+  it('refuse grpc with what to do instead, and wrong samplers, ratios and headers without echoing a header', () => {
+    const fails = (env: Record<string, string>) => {
+      try {
+        loadManagerConfig([], { ...manager, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317', ...env })
+      } catch (e) {
+        return (e as Error).message
+      }
+      return 'no error'
+    }
+    expect(fails({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toMatch(/^OTEL_EXPORTER_OTLP_PROTOCOL grpc is not supported: set http\/protobuf .*4318/)
+    expect(fails({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toMatch(/^OTEL_TRACES_SAMPLER must be one of always_on, /)
+    expect(fails({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' })).toMatch(/^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/)
+    const headers = fails({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization Basic s3cr3t' })
+    expect(headers).toMatch(/^OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs/)
+    expect(headers).not.toContain('s3cr3t')
+    expect(fails({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT must be an http/)
+  })
+
+  it('take a trace link template only as an http(s) URL holding {traceId}', () => {
+    expect(loadManagerConfig([], { ...manager, MANAGER_TRACE_URL_TEMPLATE: 'http://jaeger:16686/trace/{traceId}' }).traceUrlTemplate).toBe('http://jaeger:16686/trace/{traceId}')
+    expect(() => loadManagerConfig([], { ...manager, MANAGER_TRACE_URL_TEMPLATE: 'javascript:alert({traceId})' })).toThrow(/^MANAGER_TRACE_URL_TEMPLATE must be an http\(s\) URL holding \{traceId\}/)
+    expect(() => loadManagerConfig([], { ...manager, MANAGER_TRACE_URL_TEMPLATE: 'http://jaeger:16686/search' })).toThrow(/MANAGER_TRACE_URL_TEMPLATE/)
+  })
+})

@@ -17,10 +17,14 @@ import { makePki, type Pki } from '../../delegate/test/registry-pki.ts'
 import { freePort, startRegistry, type Started } from '../../test/containers.ts'
 import { root, startTestDelegate, startTestManager, testLog, type TestManager } from '../../test/harness.ts'
 import { seedRepository } from '../../test/seed-registry.ts'
+import { startOtlpReceiver, type OtlpReceiver } from '../../test/otlp-receiver.ts'
+import { startTracing, type Tracing } from '../../common/src/tracing.ts'
 import { isPing, json, startFaultServer } from '../../delegate/test/fault-server.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(root, 'test-results', 'console')
+// a Jaeger UI on this machine, as an operator would configure it (the test never opens the link)
+const TRACE_TEMPLATE = 'http://localhost:16686/trace/{traceId}'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 describe('web console', () => {
@@ -32,6 +36,8 @@ describe('web console', () => {
   const tags = Array.from({ length: 120 }, (_, i) => `1.${Math.floor(i / 10)}.${i % 10}`)
   let pki: Pki
   let tlsRegistry: Started
+  let receiver: OtlpReceiver
+  let tracing: Tracing
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
@@ -42,7 +48,14 @@ describe('web console', () => {
       env: { REGISTRY_HTTP_TLS_CERTIFICATE: '/etc/docker/registry/server.pem', REGISTRY_HTTP_TLS_KEY: '/etc/docker/registry/server.key' },
       files: { '/etc/docker/registry/server.pem': pki.serverCertPem, '/etc/docker/registry/server.key': pki.serverKeyPem },
     })
-    m = await startTestManager(inject('redisUrl'), { watchIntervalMs: 1_000 })
+    // tracing on in this process (as main.ts does from OTEL_EXPORTER_OTLP_ENDPOINT), exporting to a receiver of ours
+    receiver = await startOtlpReceiver()
+    tracing = await startTracing(
+      { url: `${receiver.url}/v1/traces`, protocol: 'http/json', headers: '', serviceName: 'console-test', resourceAttributes: '', sampler: 'parentbased_always_on', ratio: 1 },
+      { version: 'test', instanceId: 'console-test' },
+      { warn: () => undefined },
+    )
+    m = await startTestManager(inject('redisUrl'), { watchIntervalMs: 1_000, traceUrlTemplate: TRACE_TEMPLATE })
     const token = await m.api.token('console-test')
     // trusts the TLS registry's test CA (REGISTRY_CA_FILE)
     const runner = new RegistryClient({ log: testLog(), caFile: pki.caFile })
@@ -62,6 +75,8 @@ describe('web console', () => {
     await browser?.close()
     await Promise.all(delegates.map((d) => d.close()))
     await m?.close()
+    await tracing?.shutdown()
+    await receiver?.close()
     await tlsRegistry?.container.stop()
     pki?.cleanup()
   })
@@ -250,6 +265,31 @@ describe('web console', () => {
     expect(await listed.getAttribute('data-status')).toBe('succeeded')
     expect(await listed.textContent()).toContain('gpu-1')
     await shot('tasks')
+  })
+
+  it("links a task's trace in the tracing UI that MANAGER_TRACE_URL_TEMPLATE names", async () => {
+    const { connectors } = await m.api.ok<{ connectors: { id: string; name: string }[] }>('GET', '/api/v1/connectors')
+    const local = connectors.find((c) => c.name === 'local registry')!
+    const { id } = await m.api.ok<{ id: string }>('POST', '/api/v1/tasks', { type: 'list-tags', connectorId: local.id, image: repo })
+    const task = await m.api.ok<{ status: string; traceId: string; traceUrl: string }>('GET', `/api/v1/tasks/${id}?waitMs=20000`)
+    expect(task.status).toBe('succeeded')
+    expect(task.traceUrl).toBe(TRACE_TEMPLATE.replace('{traceId}', task.traceId))
+    await go(`#/tasks/${id}`)
+    const link = page.locator('dl.facts a.trace-link')
+    await link.waitFor()
+    expect(await link.getAttribute('href')).toBe(task.traceUrl)
+    expect(await link.getAttribute('rel')).toContain('noopener')
+    expect(await link.textContent()).toContain(task.traceId)
+    await page.locator('dl.facts [data-status=succeeded]').waitFor()
+    await shot('task-trace-link')
+    await toDocs('task-trace-link', 'console-trace-link.png')
+    // the trace it links to was exported, from the REST call down to the registry requests
+    const until = Date.now() + 15_000
+    while (!receiver.spans.some((s) => s.traceId === task.traceId && s.name === 'task.run')) {
+      if (Date.now() > until) expect.fail('the linked trace was not exported')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(receiver.spans.filter((s) => s.traceId === task.traceId && s.parentSpanId === '').map((s) => s.name)).toEqual(['POST /api/v1/tasks'])
   })
 
   it('lists delegates and picks up a newly connected one while the page is open', async () => {

@@ -9,6 +9,7 @@ import {
   type ManagerMessage,
   type ProbeResult,
   type RegistryTarget,
+  type TaskAssign,
   type TaskResult,
   type TaskResultMessage,
   type TaskSpec,
@@ -19,6 +20,7 @@ import { decodeProfile } from './profile.ts'
 
 /** Frames above this size are refused before parsing (ws `maxPayload` uses the same number). */
 export const MAX_FRAME_BYTES = LIMITS.frameBytes
+
 
 type Obj = Record<string, unknown>
 
@@ -227,14 +229,18 @@ export function decodeManagerMessage(data: unknown): ManagerMessage {
         delegateId: str(o, 'delegateId', 'welcome', LIMITS.id),
         heartbeatMs: int(o, 'heartbeatMs', 'welcome', LIMITS.heartbeatMs.min, LIMITS.heartbeatMs.max),
       }
-    case 'task.assign':
-      return {
+    case 'task.assign': {
+      const assign: TaskAssign = {
         type: 'task.assign',
         taskId: str(o, 'taskId', 'task.assign', LIMITS.id),
         attemptId: str(o, 'attemptId', 'task.assign', LIMITS.id),
         task: spec(o.task),
         deadline: int(o, 'deadline', 'task.assign', 0, Number.MAX_SAFE_INTEGER),
       }
+      const traceparent = optStr(o, 'traceparent', 'task.assign', LIMITS.traceparent)
+      if (traceparent !== undefined) assign.traceparent = traceparent
+      return assign
+    }
     case 'task.cancel':
       return {
         type: 'task.cancel',

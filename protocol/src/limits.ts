@@ -38,4 +38,6 @@ export const LIMITS = {
   heartbeatMs: { min: 100, max: 600_000 },
   /** a probe's round trip */
   latencyMs: 3_600_000,
+  /** task.assign.traceparent: W3C trace context, 55 characters in version 00 (later versions may only append) */
+  traceparent: 128,
 } as const

@@ -158,6 +158,8 @@ export interface TaskAssign {
   task: TaskSpec
   /** Epoch ms after which the manager no longer wants the answer. */
   deadline: number
+  /** W3C trace context of the manager's attempt: the delegate's work continues the task's trace. */
+  traceparent?: string
 }
 export interface TaskCancel {
   type: 'task.cancel'

@@ -20,6 +20,7 @@
  * other's messages rather than misread them. Credentials never cross Redis.
  */
 import type { ProbeResult, TaskResultMessage, TaskSpec } from './messages.ts'
+import { LIMITS } from './limits.ts'
 
 export const REPLICA_PROTOCOL_VERSION = 1
 
@@ -146,7 +147,7 @@ export function decodeHandoverMessage(raw: string): HandoverMessage | null {
   if (!isStr(o.delegateId, 128) || !isStr(o.attemptId, 128)) return null
   switch (o.t) {
     case 'assign':
-      return isStr(o.origin, 64) && isStr(o.taskId, 128) && isStr(o.connectorId, 128) && isStr(o.connectorRev, 64) && isNum(o.deadline) && isObj(o.spec)
+      return isStr(o.origin, 64) && isStr(o.taskId, 128) && isStr(o.connectorId, 128) && isStr(o.connectorRev, 64) && isNum(o.deadline) && isObj(o.spec) && (o.traceparent === undefined || isStr(o.traceparent, LIMITS.traceparent))
         ? (o as HandoverMessage)
         : null
     case 'cancel':

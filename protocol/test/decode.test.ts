@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CloseCode, decodeDelegateMessage, decodeManagerMessage, LIMITS, PROTOCOL_VERSION, ProtocolError } from '../src/index.ts'
+import { CloseCode, decodeDelegateMessage, decodeHandoverMessage, decodeManagerMessage, encodeReplicaMessage, LIMITS, PROTOCOL_VERSION, ProtocolError } from '../src/index.ts'
 
 const hello = { type: 'hello', protocol: PROTOCOL_VERSION, name: 'd1', tags: ['eu'], capacity: 4, version: '0.1.0' }
 
@@ -112,8 +112,29 @@ describe('decodeManagerMessage', () => {
     expect(() => decodeManagerMessage(JSON.stringify({ type: 'probe', probeId: 'p' }))).toThrow(ProtocolError)
   })
 
+  it('keeps the W3C traceparent of an assignment, and refuses one longer than any version of it can be', () => {
+    const base = { type: 'task.assign', taskId: 't', attemptId: 'a', deadline: 1, task: { type: 'validate-connector', registry: { url: 'x' } } }
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    expect(decodeManagerMessage(JSON.stringify({ ...base, traceparent }))).toEqual({ ...base, traceparent })
+    expect(decodeManagerMessage(JSON.stringify(base))).not.toHaveProperty('traceparent')
+    expect(() => decodeManagerMessage(JSON.stringify({ ...base, traceparent: `${traceparent}-${'f'.repeat(100)}` }))).toThrow(/task.assign.traceparent/)
+    expect(() => decodeManagerMessage(JSON.stringify({ ...base, traceparent: 42 }))).toThrow(ProtocolError)
+  })
+
   it('refuses an assignment of an unknown task type', () => {
     const msg = { type: 'task.assign', taskId: 't', attemptId: 'a', deadline: 1, task: { type: 'rm -rf', registry: { url: 'x' } } }
     expect(() => decodeManagerMessage(JSON.stringify(msg))).toThrow(/task.type/)
+  })
+})
+
+describe('decodeHandoverMessage', () => {
+  const assign = { t: 'assign', origin: 'r1', delegateId: 'd', taskId: 't', attemptId: 'a', connectorId: 'c', connectorRev: '1', deadline: 1, spec: { type: 'validate-connector', registry: { url: 'x' } } } as const
+
+  it('carries the origin attempt\'s traceparent to the owner, and drops an assignment whose traceparent is not a short string', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    expect(decodeHandoverMessage(encodeReplicaMessage({ ...assign, traceparent }))).toMatchObject({ traceparent })
+    expect(decodeHandoverMessage(encodeReplicaMessage(assign))).toMatchObject({ t: 'assign' })
+    expect(decodeHandoverMessage(JSON.stringify({ v: 1, ...assign, traceparent: 'x'.repeat(200) }))).toBeNull()
+    expect(decodeHandoverMessage(JSON.stringify({ v: 1, ...assign, traceparent: {} }))).toBeNull()
   })
 })

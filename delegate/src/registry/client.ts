@@ -12,12 +12,13 @@ import { TaskErrorCode } from '../../../protocol/src/error-codes.ts'
 import type { ListImagesResult, ListTagsResult, ProbeResult, TaskResult, TaskSpec, ValidateResult } from '../../../protocol/src/messages.ts'
 import { classifyFailure, parseJson } from './classify.ts'
 import { RegistryError } from './errors.ts'
-import { BodyTooLargeError, Http, type ProxyOptions } from './http.ts'
+import { BodyTooLargeError, Http, type HttpOptions, type ProxyOptions } from './http.ts'
 import { InvalidRegistryReference, normalizeRegistryUrl, normalizeRepository, type NormalizedRegistry } from '../../../common/src/normalize-url.ts'
 import { DEFAULT_LIMITS, listAll, type ListLimits } from './paginate.ts'
 import { registryProfile } from './profile.ts'
 import { redactUrl } from './redact.ts'
 import { RegistrySession, type Credentials } from './session.ts'
+import { inTaskSpan, type TaskTrace } from './task-span.ts'
 import { TokenCache } from './token-cache.ts'
 
 export interface RegistryClientOptions {
@@ -30,6 +31,8 @@ export interface RegistryClientOptions {
   /** Per request: connect timeout, and headers/body inactivity timeout. */
   connectTimeoutMs?: number | undefined
   requestTimeoutMs?: number | undefined
+  /** every registry request (metrics) */
+  onRequest?: HttpOptions['onRequest']
 }
 
 /** What a probe found (protocol `probe.result` without its envelope). */
@@ -38,6 +41,8 @@ export type ProbeAnswer = Omit<ProbeResult, 'type' | 'probeId'>
 export interface RunOptions {
   /** Epoch ms after which the answer is no longer wanted: bounds Retry-After waits and listing. */
   deadline?: number | undefined
+  /** the assignment, whose trace the run continues (task-span.ts) */
+  trace?: TaskTrace | undefined
 }
 
 const PING_BODY_MAX = 256 * 1024
@@ -57,25 +62,28 @@ export class RegistryClient {
       proxy: opts.proxy,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      onRequest: opts.onRequest,
     })
     this.#limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts.limits ?? {}) }
     this.#proxied = Boolean(opts.proxy?.httpProxy || opts.proxy?.httpsProxy)
   }
 
   async run(task: TaskSpec, signal: AbortSignal, opts: RunOptions = {}): Promise<TaskResult> {
-    try {
-      return await this.#run(task, signal, opts)
-    } catch (err) {
-      if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
-      // Listing turns an oversized page into `truncated`; anywhere else (/v2/, /v1/_ping, a token
-      // realm) a body that large means this is not the registry it claims to be.
-      if (err instanceof BodyTooLargeError) {
-        throw new RegistryError('PROTOCOL_ERROR', `The registry answered with a body far larger than that request warrants (${err.message}): check that the URL points at a registry.`)
+    return inTaskSpan(task, opts.trace, signal, async () => {
+      try {
+        return await this.#run(task, signal, opts)
+      } catch (err) {
+        if (err instanceof InvalidRegistryReference) throw new RegistryError('INVALID_INPUT', err.message)
+        // Listing turns an oversized page into `truncated`; anywhere else (/v2/, /v1/_ping, a token
+        // realm) a body that large means this is not the registry it claims to be.
+        if (err instanceof BodyTooLargeError) {
+          throw new RegistryError('PROTOCOL_ERROR', `The registry answered with a body far larger than that request warrants (${err.message}): check that the URL points at a registry.`)
+        }
+        // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
+        // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
+        throw err
       }
-      // Anything else that is not a RegistryError is a bug, not a registry answer: the delegate
-      // reports it as INTERNAL and logs its stack (delegate.ts), never as a registry code.
-      throw err
-    }
+    })
   }
 
   /**

@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 import { brotliDecompress, gunzip, inflate } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncomingHttpHeaders } from 'node:http'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { Agent, EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
 import { RegistryError, type RegistryErrorCode } from './errors.ts'
@@ -29,6 +30,8 @@ export interface HttpOptions {
   /** Per request: connect, then headers, then each body chunk. */
   connectTimeoutMs?: number
   requestTimeoutMs?: number
+  /** every request that went out (metrics): host, HTTP status or 'error', seconds */
+  onRequest?: ((host: string, status: number | 'error', seconds: number) => void) | undefined
 }
 
 export interface HttpResponse {
@@ -47,12 +50,16 @@ export interface GetOptions {
   deadline?: number | undefined
   /** Retry 408/429/5xx and reset sockets; default true. */
   retry?: boolean
+  /** the page of a listing this request reads (1, 2, …), for its span */
+  page?: number | undefined
 }
 
 /** A body larger than the caller's cap. Listing turns it into `truncated: true`. */
 export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError'
 }
+
+const tracer = trace.getTracer('registry-delegate')
 
 const gunzipAsync = promisify(gunzip)
 const inflateAsync = promisify(inflate)
@@ -66,10 +73,12 @@ export class Http {
   readonly #backoff = new HostBackoff()
   readonly #connectTimeoutMs: number
   readonly #requestTimeoutMs: number
+  readonly #onRequest: HttpOptions['onRequest']
   #closed = false
 
   constructor(opts: HttpOptions) {
     this.#log = opts.log
+    this.#onRequest = opts.onRequest
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? 30_000
     if (opts.caFile) {
@@ -124,7 +133,7 @@ export class Http {
       if (hold > 0) await this.#wait(hold, opts, url, true, lastStatus?.status)
       let res: HttpResponse
       try {
-        res = await this.#once(url, opts)
+        res = await this.#once(url, opts, attempt)
       } catch (err) {
         if (err instanceof BodyTooLargeError) throw err
         const mapped = this.#networkError(err, url, opts.signal)
@@ -169,17 +178,47 @@ export class Http {
     }
   }
 
-  async #once(url: URL, opts: GetOptions): Promise<HttpResponse> {
+  /**
+   * One request, as one client span (child of the task's span): method, host, port, path, status,
+   * page and resend count. Never the query (a token realm's carries the account), never a header.
+   */
+  async #once(url: URL, opts: GetOptions, attempt: number): Promise<HttpResponse> {
     const started = performance.now()
-    const res = await request(url, {
-      method: 'GET',
-      headers: { 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'registry-delegates', ...opts.headers },
-      signal: opts.signal,
-      dispatcher: this.#agent(url.origin),
+    const span = tracer.startSpan('GET', {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': 'GET',
+        'server.address': url.hostname,
+        'server.port': Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+        'url.scheme': url.protocol.slice(0, -1),
+        'url.path': url.pathname,
+        ...(opts.page !== undefined ? { 'rd.registry.page': opts.page } : {}),
+        ...(attempt > 0 ? { 'http.request.resend_count': attempt } : {}),
+      },
     })
-    const body = await readBody(res, opts.maxBytes)
-    this.#log.debug({ url: redactUrl(url), status: res.statusCode, bytes: body.length, ms: Math.round(performance.now() - started) }, 'registry request')
-    return { status: res.statusCode, headers: res.headers, body, url }
+    let status: number | 'error' = 'error'
+    try {
+      const res = await request(url, {
+        method: 'GET',
+        headers: { 'accept-encoding': 'gzip, deflate, br', 'user-agent': 'registry-delegates', ...opts.headers },
+        signal: opts.signal,
+        dispatcher: this.#agent(url.origin),
+      })
+      status = res.statusCode
+      span.setAttribute('http.response.status_code', status)
+      // 401 and 404 are how registries talk (challenges, "no such repository"): not span errors
+      if (status >= 500 || status === 429) span.setStatus({ code: SpanStatusCode.ERROR })
+      const body = await readBody(res, opts.maxBytes)
+      this.#log.debug({ url: redactUrl(url), status, bytes: body.length, ms: Math.round(performance.now() - started) }, 'registry request')
+      return { status, headers: res.headers, body, url }
+    } catch (err) {
+      span.setAttribute('error.type', errorCodes(err)[0] ?? (err as Error)?.name ?? 'Error')
+      span.setStatus({ code: SpanStatusCode.ERROR })
+      throw err
+    } finally {
+      span.end()
+      this.#onRequest?.(url.host, status, (performance.now() - started) / 1000)
+    }
   }
 
   /**

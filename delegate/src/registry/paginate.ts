@@ -127,7 +127,7 @@ export async function listAll(req: ListRequest): Promise<ListResult> {
 
     let res
     try {
-      res = await session.get(url, req.scope, Math.max(1, limits.maxBytes - bytes))
+      res = await session.get(url, req.scope, Math.max(1, limits.maxBytes - bytes), { page: pages + 1 })
     } catch (err) {
       if (err instanceof BodyTooLargeError) return stop('byte cap')
       throw err

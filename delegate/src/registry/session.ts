@@ -68,10 +68,10 @@ export class RegistrySession {
    * answering one 401 challenge. Returns the final response, whatever its status. `learnOnly`:
    * learn the scheme from a challenge without answering it (a ping before a scoped request).
    */
-  async get(url: URL, scope: string | undefined, maxBytes: number, opts: { learnOnly?: boolean } = {}): Promise<HttpResponse & { auth: AuthOutcome }> {
+  async get(url: URL, scope: string | undefined, maxBytes: number, opts: { learnOnly?: boolean; page?: number } = {}): Promise<HttpResponse & { auth: AuthOutcome }> {
     const scopes = scope ? [scope] : []
     let sent = await this.#authorization(scopes)
-    let res = await this.#send(url, sent.header, maxBytes)
+    let res = await this.#send(url, sent.header, maxBytes, opts.page)
     // At most: answer the challenge, then fetch one fresh token if the registry calls it invalid.
     let refetched = false
     for (let round = 0; res.status === 401 && round < 2; round++) {
@@ -113,18 +113,19 @@ export class RegistrySession {
           { status: 401, url: redactUrl(url) },
         )
       }
-      res = await this.#send(url, sent.header, maxBytes)
+      res = await this.#send(url, sent.header, maxBytes, opts.page)
     }
     const last = res.status === 401 ? pickChallenge(parseChallenges(res.headers['www-authenticate'])) : undefined
     return { ...res, auth: { ...sent.outcome, challenge: last } }
   }
 
-  async #send(url: URL, authorization: string | undefined, maxBytes: number): Promise<HttpResponse> {
+  async #send(url: URL, authorization: string | undefined, maxBytes: number, page: number | undefined): Promise<HttpResponse> {
     return this.#ctx.http.get(url, {
       headers: authorization ? { authorization, accept: 'application/json' } : { accept: 'application/json' },
       signal: this.#ctx.signal,
       maxBytes,
       deadline: this.#ctx.deadline,
+      page,
     })
   }
 

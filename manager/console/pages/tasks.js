@@ -129,6 +129,7 @@ export async function taskPage(root, { params, signal }) {
         h('dd', {}, time(t.createdAt)),
         h('dt', {}, 'Duration'),
         h('dd', {}, taskDuration(t), t.finishedAt ? '' : ` (timeout ${Math.round(t.timeoutMs / 1000)} s)`),
+        t.traceId ? [h('dt', {}, 'Trace'), h('dd', {}, traceLink(t))] : null,
       ),
     )
     replace(outcome, t.error ? errorBox(t.error, t.error.details ? h('pre.details', {}, JSON.stringify(t.error.details, null, 2)) : null) : resultSummary(t))
@@ -175,4 +176,14 @@ function resultSummary(t) {
   const skipped = r.skipped ? `, ${r.skipped.toLocaleString('en')} left out (outside the distribution grammar)` : ''
   if (r.type === 'list-images') return h('div.ok-box', {}, `${r.images.length.toLocaleString('en')} images${r.truncated ? ' (truncated)' : ''}${skipped}: `, r.images.slice(0, 8).join(', '), r.images.length > 8 ? ' …' : '')
   return h('div.ok-box', {}, `${r.tags.length.toLocaleString('en')} tags of ${r.image}${r.truncated ? ' (truncated)' : ''}${skipped}: `, r.tags.slice(0, 8).join(', '), r.tags.length > 8 ? ' …' : '')
+}
+
+/**
+ * The task's trace: a link when the manager has MANAGER_TRACE_URL_TEMPLATE (it puts the ready URL
+ * in the task as traceUrl), else the id to paste into a tracing UI. Only http(s) becomes a link.
+ */
+function traceLink(t) {
+  const id = h('code', {}, t.traceId)
+  if (!t.traceUrl || !/^https?:\/\//i.test(t.traceUrl)) return id
+  return h('a.trace-link', { href: t.traceUrl, target: '_blank', rel: 'noopener noreferrer', title: 'open this task\'s trace' }, id, ' ↗')
 }

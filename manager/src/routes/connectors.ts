@@ -1,10 +1,12 @@
-import type { FastifyInstance } from 'fastify'
+import { trace } from '@opentelemetry/api'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { TaskErrorCode, type TaskType } from '../../../protocol/src/index.ts'
 import type { AppContext } from '../app-context.ts'
 import type { ConnectorInput } from '../connector-store.ts'
 import { InvalidInputError, TaskFailedError } from '../errors.ts'
 import { checkConnectorUrl } from '../registry-host.ts'
 import { connectorBody, idParams, runQuery, tagsQuery } from '../schemas.ts'
+import { inServerSpan } from '../task-tracing.ts'
 import type { TaskView } from '../tasks.ts'
 
 const tags = ['connectors']
@@ -57,10 +59,16 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
   async function runAndWait(connectorId: string, type: TaskType, image: string | undefined, timeoutMs: number | undefined): Promise<TaskView> {
     const connector = await connectors.get(connectorId)
     const data = await ctx.tasks.create({ type, connectorId, image, timeoutMs }, connector.delegateSelectors)
+    trace.getActiveSpan()?.setAttribute('rd.task.id', data.id)
     // The task ends by its own timeout at the latest; the margin covers the last Redis writes.
     const view = await ctx.tasks.wait(data.id, data.timeoutMs + 5_000)
     if (!view) throw new Error(`task ${data.id} vanished from the queue while a request waited for it`)
     return view
+  }
+
+  /** The routes that run a task are the root of its trace, for as long as they wait (task-tracing.ts). */
+  function traced<T>(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, type: TaskType, handler: () => Promise<T>): Promise<T> {
+    return inServerSpan(req, reply, { 'rd.task.type': type, 'rd.connector.id': req.params.id }, handler)
   }
 
   function failIfFailed(task: TaskView): void {
@@ -72,31 +80,33 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
   api.post<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
     '/connectors/:id/validate',
     { schema: { tags, summary: 'Validate the connector on a delegate and wait (200 with the task, failed or not)', params: idParams, querystring: runQuery } },
-    async (req) => runAndWait(req.params.id, 'validate-connector', undefined, req.query.timeoutMs),
+    async (req, reply) => traced(req, reply, 'validate-connector', () => runAndWait(req.params.id, 'validate-connector', undefined, req.query.timeoutMs)),
   )
 
   api.get<{ Params: { id: string }; Querystring: { timeoutMs?: number } }>(
     '/connectors/:id/images',
     { schema: { tags, summary: 'List the repositories (catalog) through a delegate', params: idParams, querystring: runQuery } },
-    async (req) => {
-      const task = await runAndWait(req.params.id, 'list-images', undefined, req.query.timeoutMs)
-      failIfFailed(task)
-      const result = task.result
-      if (result?.type !== 'list-images') throw wrongResult(task)
-      return { images: result.images, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
-    },
+    async (req, reply) =>
+      traced(req, reply, 'list-images', async () => {
+        const task = await runAndWait(req.params.id, 'list-images', undefined, req.query.timeoutMs)
+        failIfFailed(task)
+        const result = task.result
+        if (result?.type !== 'list-images') throw wrongResult(task)
+        return { images: result.images, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
+      }),
   )
 
   api.get<{ Params: { id: string }; Querystring: { image: string; timeoutMs?: number } }>(
     '/connectors/:id/tags',
     { schema: { tags, summary: 'List every tag of one image through a delegate', params: idParams, querystring: tagsQuery } },
-    async (req) => {
-      const task = await runAndWait(req.params.id, 'list-tags', req.query.image, req.query.timeoutMs)
-      failIfFailed(task)
-      const result = task.result
-      if (result?.type !== 'list-tags') throw wrongResult(task)
-      return { image: result.image, tags: result.tags, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
-    },
+    async (req, reply) =>
+      traced(req, reply, 'list-tags', async () => {
+        const task = await runAndWait(req.params.id, 'list-tags', req.query.image, req.query.timeoutMs)
+        failIfFailed(task)
+        const result = task.result
+        if (result?.type !== 'list-tags') throw wrongResult(task)
+        return { image: result.image, tags: result.tags, truncated: result.truncated, skipped: result.skipped ?? 0, task: withoutResult(task) }
+      }),
   )
 }
 

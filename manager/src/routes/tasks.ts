@@ -1,8 +1,10 @@
+import { trace } from '@opentelemetry/api'
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app-context.ts'
 import { normalizeSelectors } from '../connector-store.ts'
 import { InvalidInputError, NotFoundError } from '../errors.ts'
 import { idParams, taskBody, taskGetQuery, taskListQuery } from '../schemas.ts'
+import { inServerSpan } from '../task-tracing.ts'
 import type { TaskRequest, TaskStatus } from '../tasks.ts'
 
 const tags = ['tasks']
@@ -10,16 +12,20 @@ const tags = ['tasks']
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppContext): void {
-  api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) => {
-    const connector = await connectors.get(req.body.connectorId).catch((err: unknown) => {
-      if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(req.body.connectorId)} does not exist`)
-      throw err
-    })
-    if (req.body.type === 'list-tags' && req.body.image === undefined) throw new InvalidInputError('image', 'required for list-tags')
-    const selectors = normalizeSelectors([...connector.delegateSelectors, ...(req.body.delegateSelectors ?? [])])
-    const data = await tasks.create(req.body, selectors)
-    return reply.status(202).send({ id: data.id, status: 'queued' })
-  })
+  api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) =>
+    // the root of the task's trace (task-tracing.ts)
+    inServerSpan(req, reply, { 'rd.task.type': req.body.type, 'rd.connector.id': req.body.connectorId }, async () => {
+      const connector = await connectors.get(req.body.connectorId).catch((err: unknown) => {
+        if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(req.body.connectorId)} does not exist`)
+        throw err
+      })
+      if (req.body.type === 'list-tags' && req.body.image === undefined) throw new InvalidInputError('image', 'required for list-tags')
+      const selectors = normalizeSelectors([...connector.delegateSelectors, ...(req.body.delegateSelectors ?? [])])
+      const data = await tasks.create(req.body, selectors)
+      trace.getActiveSpan()?.setAttribute('rd.task.id', data.id)
+      return reply.status(202).send({ id: data.id, status: 'queued' })
+    }),
+  )
 
   api.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>(
     '/tasks/:id',
