@@ -1,12 +1,16 @@
 /**
  * Per-minute activity for the console's charts (GET /api/v1/stats/…), kept two hours in Redis:
  * tasks ended by type and outcome with a duration histogram (percentiles are read from it as
- * Prometheus' histogram_quantile does), and each delegate's load sampled on the watch tick.
- * Recording a task is one pipelined write, not awaited by the task.
+ * Prometheus' histogram_quantile does), and the load of each delegate, sampled in memory by the
+ * replica that owns it. Recording a task is one pipelined write, not awaited by the task. A
+ * sample is written only when what a reader would see of the minute changes (its average to two
+ * decimals, its peak, capacity or name), so an idle fleet costs one field per delegate and
+ * minute, in one command per sampling round, whatever its size (SPEC §6: idle cost grows with
+ * what changes).
  */
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { DelegateView } from './delegate-directory.ts'
+import type { DelegateRecord } from './delegate-record.ts'
 import type { RedisKeys } from './redis-keys.ts'
 import type { TaskOutcome } from './task-outcome.ts'
 import type { TaskData } from './tasks.ts'
@@ -51,22 +55,9 @@ export interface DelegateStats {
   delegates: DelegateLoad[]
 }
 
-// KEYS[1]: the minute's hash, one field per delegate. ARGV: (id, active, capacity, name)…
-// Keeps the sum, the number of samples and the highest value of the minute.
-const SAMPLE = `
-for i = 1, #ARGV, 4 do
-  local id, active = ARGV[i], tonumber(ARGV[i + 1])
-  local raw = redis.call('HGET', KEYS[1], id)
-  local d = raw and cjson.decode(raw) or { s = 0, n = 0, m = 0 }
-  d.s = d.s + active
-  d.n = d.n + 1
-  if active > d.m then d.m = active end
-  d.c = tonumber(ARGV[i + 2])
-  d.name = ARGV[i + 3]
-  redis.call('HSET', KEYS[1], id, cjson.encode(d))
-end
-redis.call('EXPIRE', KEYS[1], ${KEEP_S})
-return 1`
+function averageOf(sample: { s: number; n: number }): number {
+  return Math.round((sample.s / sample.n) * 100) / 100
+}
 
 export function bucketOf(ms: number): number {
   const i = DURATION_BUCKETS_MS.findIndex((upper) => ms <= upper)
@@ -92,10 +83,22 @@ export function quantile(q: number, buckets: readonly number[]): number | null {
   return DURATION_BUCKETS_MS.at(-1) ?? null
 }
 
+/** One delegate's samples in the current minute, as stored; `shown` is what was last written of it. */
+interface MinuteLoad {
+  s: number
+  n: number
+  m: number
+  c: number
+  name: string
+  shown: string
+}
+
 export class ActivityStats {
   readonly #redis: Redis
   readonly #keys: RedisKeys
   readonly #log: Logger
+  /** the minute being sampled, and the load of each delegate owned here in it */
+  #minute = { id: -1, loads: new Map<string, MinuteLoad>() }
 
   constructor(redis: Redis, keys: RedisKeys, log: Logger) {
     this.#redis = redis
@@ -115,10 +118,28 @@ export class ActivityStats {
       .catch((err: unknown) => this.#log.warn({ err }, 'task statistics write failed'))
   }
 
-  async sampleDelegates(delegates: readonly DelegateView[], now = Date.now()): Promise<void> {
-    const args = delegates.filter((d) => d.connected).flatMap((d) => [d.id, String(d.activeTasks), String(d.capacity), d.name])
-    if (args.length === 0) return
-    await this.#redis.eval(SAMPLE, 1, this.#keys.delegateStats(Math.floor(now / MINUTE_MS)), ...args)
+  /** One sampling round of the delegates owned here: writes only what a reader would see change. */
+  async sampleDelegates(delegates: readonly Pick<DelegateRecord, 'id' | 'name' | 'capacity' | 'active'>[], now = Date.now()): Promise<void> {
+    const minute = Math.floor(now / MINUTE_MS)
+    if (minute !== this.#minute.id) this.#minute = { id: minute, loads: new Map() }
+    const { loads } = this.#minute
+    const changed: string[] = []
+    for (const d of delegates) {
+      let l = loads.get(d.id)
+      if (!l) loads.set(d.id, (l = { s: 0, n: 0, m: 0, c: d.capacity, name: d.name, shown: '' }))
+      l.s += d.active
+      l.n += 1
+      l.m = Math.max(l.m, d.active)
+      l.c = d.capacity
+      l.name = d.name
+      const shown = `${averageOf(l)}|${l.m}|${l.c}|${l.name}`
+      if (shown === l.shown) continue
+      l.shown = shown
+      changed.push(d.id, JSON.stringify({ s: l.s, n: l.n, m: l.m, c: l.c, name: l.name }))
+    }
+    if (changed.length === 0) return
+    const key = this.#keys.delegateStats(minute)
+    await this.#redis.multi().hset(key, ...changed).expire(key, KEEP_S).exec()
   }
 
   async tasks(minutes: number, now = Date.now()): Promise<TaskStats> {
@@ -163,7 +184,7 @@ export class ActivityStats {
         if (!d) byId.set(id, (d = { id, name: sample.name, capacity: sample.c, avg: starts.map(() => null), max: starts.map(() => null), peak: 0 }))
         d.name = sample.name
         d.capacity = sample.c
-        d.avg[m] = Math.round((sample.s / sample.n) * 100) / 100
+        d.avg[m] = averageOf(sample)
         d.max[m] = sample.m
         d.peak = Math.max(d.peak, sample.m)
       }

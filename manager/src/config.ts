@@ -108,13 +108,13 @@ const schema = {
   heartbeatTimeoutMs: {
     doc: 'A delegate silent for this long is considered gone and its tasks run elsewhere',
     format: 'nat',
-    default: 10_000,
+    default: 15_000,
     env: 'MANAGER_HEARTBEAT_TIMEOUT_MS',
   },
   heartbeatIntervalMs: {
     doc: 'How often delegates are asked to heartbeat',
     format: 'nat',
-    default: 2_000,
+    default: 5_000,
     env: 'MANAGER_HEARTBEAT_INTERVAL_MS',
   },
   unreachableMarkMs: {

@@ -66,6 +66,8 @@ export class DelegateGateway {
   readonly #opts: GatewayOptions
   readonly #wss: WebSocketServer
   readonly #conns = new Set<Conn>()
+  /** the connection each delegate record arrived on (a reconnect storm must not scan every connection per hello) */
+  readonly #connOf = new WeakMap<DelegateRecord, Conn>()
   readonly #timers: NodeJS.Timeout[] = []
   #closing = false
 
@@ -162,14 +164,18 @@ export class DelegateGateway {
   #accept(ws: WebSocket, tokenId: string, boundName: string | null, req: IncomingMessage): void {
     const conn: Conn = { ws, tokenId, boundName, link: null, alive: true, results: new ResultAssembly(), revoked: false }
     this.#conns.add(conn)
-    let log = this.#opts.log.child({ remote: req.socket.remoteAddress })
+    // this connection's logger, made on first use: a child logger per connection costs more than
+    // the connection's whole hello when thousands of delegates reconnect at once
+    let bindings: Record<string, unknown> = { remote: req.socket.remoteAddress }
+    let child: Logger | undefined
+    const log = () => (child ??= this.#opts.log.child(bindings))
     const helloTimer = setTimeout(() => close(ws, CloseCode.policyViolation, 'no hello within 10 s'), HELLO_TIMEOUT_MS)
     ws.on('pong', () => (conn.alive = true))
     ws.on('error', (err: Error & { code?: string }) => {
       // ws refuses bad frames itself (too big, bad opcode, invalid UTF-8, unmasked) and closes
       // with 1002/1007/1009: decode failures too, one level down
       if (err.code?.startsWith('WS_ERR_')) this.#opts.onDecodeFailure?.(err.message)
-      log.warn({ err }, 'delegate socket error')
+      log().warn({ err }, 'delegate socket error')
     })
     ws.on('message', (data, isBinary) => {
       if (conn.revoked) return
@@ -179,12 +185,12 @@ export class DelegateGateway {
         if (err instanceof ProtocolError) {
           // a frame that decodes but breaks the protocol's order or bounds (result chunks)
           this.#opts.onDecodeFailure?.(err.message)
-          log.warn({ reason: err.message, closeCode: err.closeCode }, 'delegate frame refused')
+          log().warn({ reason: err.message, closeCode: err.closeCode }, 'delegate frame refused')
           close(ws, err.closeCode, err.message)
           return
         }
         // a bug in handling one frame ends that delegate's connection, not the manager
-        log.error({ err }, 'delegate frame handling failed; closing its connection')
+        log().error({ err }, 'delegate frame handling failed; closing its connection')
         close(ws, CloseCode.internalError, 'internal error')
       }
     })
@@ -196,7 +202,7 @@ export class DelegateGateway {
       } catch (err) {
         const e = err instanceof ProtocolError ? err : new ProtocolError(String(err))
         this.#opts.onDecodeFailure?.(e.message)
-        log.warn({ reason: e.message, closeCode: e.closeCode }, 'delegate frame refused')
+        log().warn({ reason: e.message, closeCode: e.closeCode }, 'delegate frame refused')
         close(ws, e.closeCode, e.message)
         return
       }
@@ -207,7 +213,10 @@ export class DelegateGateway {
         }
         clearTimeout(helloTimer)
         const link = this.#hello(conn, message)
-        if (link) log = log.child({ delegateId: link.id, delegate: link.name })
+        if (link) {
+          bindings = { ...bindings, delegateId: link.id, delegate: link.name }
+          child = undefined
+        }
         return
       }
       this.#handle(conn, conn.link, message, frameBytes(data), log)
@@ -217,7 +226,7 @@ export class DelegateGateway {
       this.#conns.delete(conn)
       const link = conn.link
       if (!link) return
-      log.info({ code, reason: reason.toString() }, 'delegate disconnected')
+      log().info({ code, reason: reason.toString() }, 'delegate disconnected')
       // A replaced connection must not take the new one's registration with it.
       if (this.#opts.dispatcher.local(link.id) === link) this.#drop(link, `disconnected (${code})`)
     })
@@ -240,7 +249,9 @@ export class DelegateGateway {
       close(ws, CloseCode.policyViolation, `this token is bound to delegate ${conn.boundName}: set DELEGATE_NAME=${conn.boundName}, or use a token for ${name}`)
       return null
     }
-    const previous = [...this.#conns].find((c) => c !== conn && c.link?.id === id)
+    const held = this.#opts.dispatcher.local(id)
+    const holder = held ? this.#connOf.get(held) : undefined
+    const previous = holder && holder !== conn && holder.link === held ? holder : undefined
     if (previous && !mayReplace(conn, previous, id)) {
       this.#opts.log.warn({ delegateId: id, delegate: name }, 'delegate refused: its name is held by a connection with another token')
       close(ws, CloseCode.policyViolation, `delegate name ${name} is in use by a connection with another token: pick another DELEGATE_NAME, or wait for that one to go`)
@@ -265,11 +276,12 @@ export class DelegateGateway {
       { assign: send, cancel, probe: send },
     )
     conn.link = link
+    this.#connOf.set(link, conn)
     this.#opts.log.info({ delegateId: id, delegate: name, tags: link.tags, capacity: hello.capacity, version: hello.version }, 'delegate connected')
     return link
   }
 
-  #handle(conn: Conn, link: DelegateRecord, message: DelegateMessage, bytes: number, log: Logger): void {
+  #handle(conn: Conn, link: DelegateRecord, message: DelegateMessage, bytes: number, log: () => Logger): void {
     const { dispatcher } = this.#opts
     switch (message.type) {
       case 'hello':
@@ -287,7 +299,7 @@ export class DelegateGateway {
         dispatcher.onResult(link.id, conn.results.complete(message, dispatcher.holds(link.id, message.attemptId)))
         return
       case 'drain':
-        log.info('delegate draining: no new tasks for it')
+        log().info('delegate draining: no new tasks for it')
         this.#opts.dispatcher.drain(link.id)
         return
       case 'probe.result':
@@ -306,25 +318,34 @@ export class DelegateGateway {
   }
 
   #closeLink(link: DelegateRecord, code: number, reason: string): void {
-    for (const conn of this.#conns) if (conn.link === link) close(conn.ws, code, reason)
+    const conn = this.#connOf.get(link)
+    if (conn?.link === link) close(conn.ws, code, reason)
   }
 
   #checkSilence(): void {
     for (const link of this.#opts.dispatcher.silentDelegates()) {
       this.#opts.log.warn({ delegateId: link.id, delegate: link.name }, 'delegate silent past the heartbeat timeout; dropping it')
       this.#drop(link, 'heartbeat timeout')
-      for (const conn of this.#conns) {
-        if (conn.link === link) {
-          conn.link = null
-          conn.ws.terminate()
-        }
+      const conn = this.#connOf.get(link)
+      if (conn?.link === link) {
+        conn.link = null
+        conn.ws.terminate()
       }
     }
   }
 
-  /** ws-level ping/pong (ws's `isAlive` pattern): ends half-open TCP connections, hello or not. */
+  /**
+   * ws-level ping/pong (ws's `isAlive` pattern) for connections without a delegate (before hello,
+   * or revoked): ends half-open TCP connections. A delegate's own heartbeats prove it alive
+   * (`#checkSilence`), so it is not pinged: at 5,000 delegates the pings were a third of the
+   * manager's idle CPU.
+   */
   #ping(): void {
     for (const conn of this.#conns) {
+      if (conn.link !== null) {
+        conn.alive = true
+        continue
+      }
       if (!conn.alive) {
         conn.ws.terminate()
         continue

@@ -41,7 +41,9 @@ export interface RunningManager {
 export async function startManager(config: ManagerConfig, log: Logger, { replicaId = newReplicaId() } = {}): Promise<RunningManager> {
   log = log.child({ replica: replicaId })
   const connection = redisConnection(config.redisUrl)
-  const redis = createRedis(connection, { lazyConnect: true })
+  // auto-pipelining: the commands issued while one batch of socket events is handled leave in one
+  // write (a reconnect storm of 5,000 delegates, many tasks ending at once)
+  const redis = createRedis(connection, { lazyConnect: true, enableAutoPipelining: true })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   await redis.connect()
   const keys = redisKeys(config.queuePrefix)
@@ -56,7 +58,7 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
   // once, in this order, and the later ones are reached through these names.
   const bus: ReplicaBus = new ReplicaBus({
     redis,
-    subscriber: redis.duplicate(),
+    subscriber: redis.duplicate({ enableAutoPipelining: false }),
     keys,
     replicaId,
     dispatcher: () => dispatcher,
@@ -128,7 +130,8 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
     prefix: config.queuePrefix,
     log,
     connectors,
-    delegates,
+    fleet: () => [...dispatcher.fleet.values()].map((d) => ({ id: d.id, name: d.name, tags: d.tags, connected: true, draining: d.draining })),
+    localDelegates: () => dispatcher.localDelegates(),
     metrics: metrics.registry,
     createTask: (request, selectors) => tasks.create(request, selectors),
     webhookUrl: config.alertWebhookUrl,

@@ -11,14 +11,14 @@ import { ActivityStats } from './activity-stats.ts'
 import { checkEventCandidates } from './alert-events.ts'
 import { Alerts } from './alerts.ts'
 import type { Connector, ConnectorStore } from './connector-store.ts'
-import type { DelegateView } from './delegate-directory.ts'
+import type { DelegateRecord } from './delegate-record.ts'
 import { nullIfNotFound } from './errors.ts'
 import { checkOf } from './health-check.ts'
 import { registerHealthMetrics } from './health-metrics.ts'
 import { HealthSchedule } from './health-schedule.ts'
 import { HealthStore, type ConnectorHealth } from './health-store.ts'
 import type { RedisKeys } from './redis-keys.ts'
-import { SelectorWatch } from './selector-watch.ts'
+import { SelectorWatch, type WatchedDelegate } from './selector-watch.ts'
 import type { TaskOutcome } from './task-outcome.ts'
 import { inRootSpan } from './task-tracing.ts'
 import type { TaskData, TaskRequest } from './tasks.ts'
@@ -33,8 +33,10 @@ export interface MonitoringOptions {
   prefix: string
   log: Logger
   connectors: ConnectorStore
-  /** every delegate any replica has seen (the directory's list) */
-  delegates: () => Promise<DelegateView[]>
+  /** every connected delegate this replica knows of, from memory (its own and the others') */
+  fleet: () => WatchedDelegate[]
+  /** the delegates whose socket this replica holds, for the load history */
+  localDelegates: () => readonly DelegateRecord[]
   metrics: Registry
   /** Tasks.create */
   createTask(request: TaskRequest, selectors: string[]): Promise<TaskData>
@@ -52,9 +54,10 @@ export class Monitoring {
   readonly #alerts: Alerts
   readonly #selectors: SelectorWatch
   readonly #schedule: HealthSchedule
+  #sampling: NodeJS.Timeout | undefined
 
   constructor(opts: MonitoringOptions) {
-    const { redis, keys, log, connectors, delegates } = opts
+    const { redis, keys, log, connectors, fleet } = opts
     this.#opts = opts
     this.#log = log
     this.health = new HealthStore(redis, keys)
@@ -69,7 +72,7 @@ export class Monitoring {
       webhookSecret: opts.webhookSecret,
       ...(opts.alertBackoffMs !== undefined ? { backoffMs: opts.alertBackoffMs } : {}),
     })
-    this.#selectors = new SelectorWatch({ redis, keys, connectors, delegates })
+    this.#selectors = new SelectorWatch({ redis, keys, connectors, delegates: async () => fleet() })
     this.#schedule = new HealthSchedule({
       connection: opts.connection,
       prefix: opts.prefix,
@@ -91,9 +94,14 @@ export class Monitoring {
   async start(): Promise<void> {
     await this.#alerts.start()
     await this.#schedule.start()
+    // each replica samples the delegates it owns: no read of the directory, no sample twice
+    this.#sampling = setInterval(() => {
+      this.stats.sampleDelegates(this.#opts.localDelegates()).catch((err: unknown) => this.#log.warn({ err }, 'delegate load sample not written'))
+    }, this.#opts.watchIntervalMs).unref()
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#sampling)
     await this.#schedule.close()
     await this.#alerts.close()
   }
@@ -135,6 +143,6 @@ export class Monitoring {
   async #watch(tick: number): Promise<void> {
     const fired = await this.#selectors.tick(tick, this.#alerts.enabled)
     if (fired.length > 0) this.#log.info({ events: fired.map((e) => e.type) }, 'selector set alert')
-    await Promise.all([this.#alerts.forward(), this.#opts.delegates().then((d) => this.stats.sampleDelegates(d))])
+    await this.#alerts.forward()
   }
 }

@@ -35,8 +35,11 @@ export function selectorSets(connectors: readonly Connector[]): Map<string, Sele
   return sets
 }
 
+/** What the watch needs to know of a delegate. */
+export type WatchedDelegate = Pick<DelegateView, 'id' | 'name' | 'tags' | 'connected' | 'draining'>
+
 /** Delegates that could take a task needing `selectors` now or once a slot frees up. */
-export function servingDelegates(selectors: readonly string[], delegates: readonly DelegateView[]): DelegateView[] {
+export function servingDelegates<D extends WatchedDelegate>(selectors: readonly string[], delegates: readonly D[]): D[] {
   return delegates.filter((d) => {
     if (!d.connected || d.draining) return false
     const offered = new Set([...d.tags, d.name].map((t) => t.trim().toLowerCase()))
@@ -79,9 +82,9 @@ export class SelectorWatch {
   readonly #redis: Redis
   readonly #keys: RedisKeys
   readonly #connectors: ConnectorStore
-  readonly #delegates: () => Promise<DelegateView[]>
+  readonly #delegates: () => Promise<readonly WatchedDelegate[]>
 
-  constructor(o: { redis: Redis; keys: RedisKeys; connectors: ConnectorStore; delegates: () => Promise<DelegateView[]> }) {
+  constructor(o: { redis: Redis; keys: RedisKeys; connectors: ConnectorStore; delegates: () => Promise<readonly WatchedDelegate[]> }) {
     this.#redis = o.redis
     this.#keys = o.keys
     this.#connectors = o.connectors
@@ -89,7 +92,7 @@ export class SelectorWatch {
   }
 
   /** Each used selector set with the delegates able to serve it. */
-  async current(): Promise<{ key: string; set: SelectorSet; serving: DelegateView[] }[]> {
+  async current(): Promise<{ key: string; set: SelectorSet; serving: WatchedDelegate[] }[]> {
     const [connectors, delegates] = await Promise.all([this.#connectors.list(), this.#delegates()])
     return [...selectorSets(connectors)].map(([key, set]) => ({ key, set, serving: servingDelegates(set.selectors, delegates) }))
   }

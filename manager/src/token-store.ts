@@ -61,10 +61,10 @@ export class TokenStore {
   async verify(presented: string): Promise<VerifiedToken | null> {
     if (!presented.startsWith(PREFIX) || presented.length > 100) return null
     const hash = digest(presented)
-    const id = await this.#redis.hget(this.#keys.tokenByHash, hash)
-    if (id === null) return null
-    const raw = await this.#redis.hget(this.#keys.tokens, id)
-    if (raw === null) return null
+    // one round trip per connection: a reconnect storm of thousands of delegates pays it each
+    const found = (await this.#redis.eval(VERIFY, 2, this.#keys.tokenByHash, this.#keys.tokens, hash)) as [string, string] | null
+    if (found === null) return null
+    const [id, raw] = found
     // The hash lookup already matched; compare again in constant time so that the answer never
     // depends on how much of the stored hash matched.
     const record = JSON.parse(raw) as StoredToken
@@ -85,6 +85,14 @@ export class TokenStore {
     await this.#redis.multi().hdel(this.#keys.tokens, id).hdel(this.#keys.tokenByHash, hash).exec()
   }
 }
+
+// KEYS: token-hashes, tokens. ARGV: the presented token's hash. → {id, stored record} or nil
+const VERIFY = `
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return nil end
+local raw = redis.call('HGET', KEYS[2], id)
+if not raw then return nil end
+return { id, raw }`
 
 function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex')

@@ -1,11 +1,13 @@
 /**
  * The atomic steps behind connector health and selector alerts, on real Redis: the history, the
  * state machine and the alerts it decides, once per task and once per transition however many
- * replicas report it.
+ * replicas report it; the delegate load history, written only when what it shows changes.
  */
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { pino } from 'pino'
+import { ActivityStats } from '../src/activity-stats.ts'
 import { checkEventCandidates, type AlertEvent } from '../src/alert-events.ts'
 import type { Connector, ConnectorStore } from '../src/connector-store.ts'
 import type { DelegateView } from '../src/delegate-directory.ts'
@@ -221,5 +223,30 @@ describe('selector sets', () => {
     const fired: string[] = []
     for (let t = 1; t <= 3; t++) fired.push(...(await w.tick(t, true)).map((e) => e.type))
     expect(fired).toEqual(['selectors.no-delegate'])
+  })
+})
+
+describe('delegate load history', () => {
+  const minute = 60_000 * 29_000_000
+  const fleet = (n: number, active = 0) => Array.from({ length: n }, (_, i) => ({ id: `d${i}`, name: `d-${i}`, capacity: 4, active }))
+
+  it('an idle fleet costs one field per delegate and minute, in one write per round, whatever its size', async () => {
+    const keys = redisKeys(`ls-${randomUUID().slice(0, 8)}`)
+    const stats = new ActivityStats(redis, keys, pino({ level: 'silent' }))
+    const idle = fleet(2_000)
+    await stats.sampleDelegates(idle, minute + 1_000)
+    expect(await redis.hlen(keys.delegateStats(29_000_000))).toBe(2_000)
+    // a second round of the same minute that shows nothing new writes nothing: the hash stays gone
+    await redis.del(keys.delegateStats(29_000_000))
+    await stats.sampleDelegates(idle, minute + 11_000)
+    expect(await redis.exists(keys.delegateStats(29_000_000))).toBe(0)
+    // one delegate gets busy: only its field is written, and the reader sees its average and peak
+    await stats.sampleDelegates([{ ...idle[0]!, active: 3 }, ...idle.slice(1)], minute + 21_000)
+    expect(await redis.hkeys(keys.delegateStats(29_000_000))).toEqual(['d0'])
+    const read = await stats.delegates(1, 1, minute + 30_000)
+    expect(read.delegates).toEqual([{ id: 'd0', name: 'd-0', capacity: 4, avg: [1], max: [3] }])
+    // a new minute starts afresh: every delegate is written once again
+    await stats.sampleDelegates(idle, minute + 61_000)
+    expect(await redis.hlen(keys.delegateStats(29_000_001))).toBe(2_000)
   })
 })
