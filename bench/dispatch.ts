@@ -60,10 +60,20 @@ interface Figures {
   n: number
 }
 
+/**
+ * A fresh process runs cold code for its first few thousand tasks (V8 tiers up): the first
+ * figure of each process (a manager, a raw worker) is taken after this much load, later ones
+ * after a short one. Without it the first row of a run is up to twice as slow as the same row
+ * run later (p50 2.95 ms after 2 s, 1.58 ms after 15 s, one delegate, one client).
+ */
+const COLD_WARM_MS = Number(process.env.WARM_MS ?? 10_000)
+const WARM_MS = 1_000
+
 /** `clients` loops each running `op(client)` until the time is up; latency per op in ms. */
-async function closedLoop(clients: number, op: (client: number) => Promise<void>): Promise<Figures> {
+async function closedLoop(clients: number, op: (client: number) => Promise<void>, warmMs = WARM_MS): Promise<Figures> {
   const lat: number[] = []
-  await Promise.all(Array.from({ length: clients }, async (_, c) => { for (let i = 0; i < 20; i++) await op(c) })) // warm-up
+  const warm = performance.now() + warmMs
+  await Promise.all(Array.from({ length: clients }, async (_, c) => { for (let i = 0; i < 20 || performance.now() < warm; i++) await op(c) }))
   const end = performance.now() + seconds * 1000
   const start = performance.now()
   await Promise.all(
@@ -96,10 +106,14 @@ async function rawBullmq(redisUrl: string, clients: number): Promise<Figures> {
   await events.waitUntilReady()
   await sleep(500) // let its first blocking read start: events before it would be missed
   try {
-    return await closedLoop(clients, async () => {
-      const job = await queue.add('t', { connectorId: 'c', image: 'x' })
-      await job.waitUntilFinished(events, 10_000)
-    })
+    return await closedLoop(
+      clients,
+      async () => {
+        const job = await queue.add('t', { connectorId: 'c', image: 'x' })
+        await job.waitUntilFinished(events, 10_000)
+      },
+      COLD_WARM_MS, // a new worker process for each row
+    )
   } finally {
     await Promise.all([queue.close(), events.close()])
     worker.kill('SIGTERM')
@@ -204,7 +218,7 @@ async function oneManager(redisUrl: string, raw: Figures[]): Promise<Figures> {
       const proc = await trivialDelegates(m, `bench${delegates}`, delegates, `bench${delegates}`)
       const figures: Figures[] = []
       for (const clients of [1, 4, 64]) {
-        const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`bench${delegates}`]))
+        const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`bench${delegates}`]), delegates === 1 && clients === 1 ? COLD_WARM_MS : WARM_MS)
         figures.push(f)
         console.log(row(`ours, ${delegates} delegate(s), ${clients} client(s)`, f))
       }
@@ -229,7 +243,7 @@ async function threeReplicas(redisUrl: string): Promise<void> {
     for (const clients of [1, 64]) {
       const before = await Promise.all(managers.map((m) => Promise.all([metric(m, /^rd_placements_total\{where="local"\} (\d+)/), metric(m, /^rd_placements_total\{where="remote"\} (\d+)/)])))
       // each client creates on one replica and waits on the next: every task meets two replicas
-      const f = await closedLoop(clients, (c) => oneTask(managers[c % 3]!, managers[(c + 1) % 3]!, connector.id))
+      const f = await closedLoop(clients, (c) => oneTask(managers[c % 3]!, managers[(c + 1) % 3]!, connector.id), clients === 1 ? COLD_WARM_MS : WARM_MS)
       const after = await Promise.all(managers.map((m) => Promise.all([metric(m, /^rd_placements_total\{where="local"\} (\d+)/), metric(m, /^rd_placements_total\{where="remote"\} (\d+)/)])))
       const local = after.reduce((s, [l], i) => s + l - before[i]![0], 0)
       const remote = after.reduce((s, [, r], i) => s + r - before[i]![1], 0)
@@ -260,7 +274,7 @@ async function backlog(redisUrl: string, noBacklog: Figures | null): Promise<voi
     while ((await metric(m, /^rd_tasks_waiting_for_delegate\{selectors="nobody-has-this"\} (\d+)/)) < 10_000) await sleep(200)
     const parkSeconds = (performance.now() - t0) / 1000
     await queue.close()
-    const f = await closedLoop(1, () => oneTask(m, m, connector.id, ['free']))
+    const f = await closedLoop(1, () => oneTask(m, m, connector.id, ['free']), COLD_WARM_MS)
     const ratio = noBacklog ? `p50 ${(f.p50 / noBacklog.p50).toFixed(2)}× the row without backlog (goal ≤ 1.2×); ` : ''
     console.log(row('10,000 waiting beside, 1 delegate, 1 client', f, `   ${ratio}parking 10,000 took ${parkSeconds.toFixed(1)} s`))
   } finally {
@@ -280,7 +294,7 @@ async function tracing(redisUrl: string): Promise<void> {
       try {
         const connector = await call(m, 'POST', '/api/v1/connectors', { name: 'bench', type: 'docker-registry', url: '127.0.0.1:1' })
         for (const clients of [1, 4, 64]) {
-          const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`traced${on ? 1 : 0}`]))
+          const f = await closedLoop(clients, () => oneTask(m, m, connector.id, [`traced${on ? 1 : 0}`]), clients === 1 ? COLD_WARM_MS : WARM_MS)
           console.log(row(`tracing ${on ? 'on (100 %)' : 'off'}, ${clients} client(s)`, f))
         }
       } finally {
@@ -314,7 +328,7 @@ async function fleet(redisUrl: string): Promise<void> {
   const m = await startManager(redisUrl)
   const idleRss = rssMiB(m.pid)
   const sim = await simulated(m, 5_000, 'sim')
-  await sleep(3_000)
+  await sleep(10_000) // the connection storm's tail (writes, GC) is not idle
   const t0 = cpuTicks(m.pid)
   await sleep(10_000)
   const cpu = (cpuTicks(m.pid) - t0) / 100 / 10

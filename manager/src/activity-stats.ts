@@ -2,7 +2,8 @@
  * Per-minute activity for the console's charts (GET /api/v1/stats/…), kept two hours in Redis:
  * tasks ended by type and outcome with a duration histogram (percentiles are read from it as
  * Prometheus' histogram_quantile does), and the load of each delegate, sampled in memory by the
- * replica that owns it. Recording a task is one pipelined write, not awaited by the task. A
+ * replica that owns it. Tasks are counted in memory and written once a second (a replica that
+ * dies loses at most that second of its counts), never awaited by a task. A
  * sample is written only when what a reader would see of the minute changes (its average to two
  * decimals, its peak, capacity or name), so an idle fleet costs one field per delegate and
  * minute, in one command per sampling round, whatever its size (SPEC §6: idle cost grows with
@@ -17,6 +18,8 @@ import type { TaskData } from './tasks.ts'
 
 const MINUTE_MS = 60_000
 const KEEP_S = 2 * 3600
+/** How long task counts wait in memory before one write. */
+const FLUSH_MS = 1_000
 /** Upper bounds (ms) of the duration buckets; the last one is open. */
 export const DURATION_BUCKETS_MS = [25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000]
 
@@ -97,6 +100,9 @@ export class ActivityStats {
   readonly #redis: Redis
   readonly #keys: RedisKeys
   readonly #log: Logger
+  /** task counts not written yet: minute key → field → count */
+  readonly #pending = new Map<string, Map<string, number>>()
+  #flushing: NodeJS.Timeout | undefined
   /** the minute being sampled, and the load of each delegate owned here in it */
   #minute = { id: -1, loads: new Map<string, MinuteLoad>() }
 
@@ -106,16 +112,31 @@ export class ActivityStats {
     this.#log = log
   }
 
+  /** Counted in memory and written once a second, one pipeline for every task that ended meanwhile. */
   recordTask(data: TaskData, outcome: TaskOutcome, now = Date.now()): void {
     const key = this.#keys.taskStats(Math.floor(now / MINUTE_MS))
     const series = `${data.type}|${outcome.status}`
-    this.#redis
-      .multi()
-      .hincrby(key, `${series}|n`, 1)
-      .hincrby(key, `${series}|b${bucketOf(now - data.createdAt)}`, 1)
-      .expire(key, KEEP_S)
-      .exec()
-      .catch((err: unknown) => this.#log.warn({ err }, 'task statistics write failed'))
+    let fields = this.#pending.get(key)
+    if (!fields) this.#pending.set(key, (fields = new Map<string, number>()))
+    for (const field of [`${series}|n`, `${series}|b${bucketOf(now - data.createdAt)}`]) fields.set(field, (fields.get(field) ?? 0) + 1)
+    this.#flushing ??= setTimeout(() => this.flush(), FLUSH_MS).unref()
+  }
+
+  /** Writes what recordTask counted (on its timer, and when the replica stops). */
+  flush(): Promise<void> {
+    clearTimeout(this.#flushing)
+    this.#flushing = undefined
+    if (this.#pending.size === 0) return Promise.resolve()
+    const pipeline = this.#redis.pipeline()
+    for (const [key, fields] of this.#pending) {
+      for (const [field, n] of fields) pipeline.hincrby(key, field, n)
+      pipeline.expire(key, KEEP_S)
+    }
+    this.#pending.clear()
+    return pipeline.exec().then(
+      () => undefined,
+      (err: unknown) => this.#log.warn({ err }, 'task statistics write failed'),
+    )
   }
 
   /** One sampling round of the delegates owned here: writes only what a reader would see change. */

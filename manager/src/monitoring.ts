@@ -102,6 +102,7 @@ export class Monitoring {
 
   async close(): Promise<void> {
     clearInterval(this.#sampling)
+    await this.stats.flush()
     await this.#schedule.close()
     await this.#alerts.close()
   }

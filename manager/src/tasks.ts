@@ -75,6 +75,9 @@ export const DEFAULT_TIMEOUT_MS = 60_000
 /** Task-done notices remembered, for waiters that arrive just after the end. */
 const RECENTLY_DONE = 10_000
 const CREATED_HERE = 100_000
+/** The listings' index keeps the newest INDEX_SIZE tasks (as many as BullMQ keeps ended jobs). */
+const INDEX_SIZE = 20_000
+const TRIM_EVERY = 100
 
 export interface TasksOptions {
   connection: ConnectionOptions
@@ -115,6 +118,8 @@ export class Tasks {
   readonly #waiters = new Map<string, Set<(view: TaskView | null) => void>>()
   /** tasks created here that this replica has not seen end: a waiter needs no first read */
   readonly #createdHere = new Set<string>()
+  /** tasks created on this replica, for trimming the index */
+  #created = 0
   /** tasks that ended lately (task-done notices), oldest first: a waiter must not wait for them */
   readonly #recentlyDone = new Set<string>()
   #worker: Worker<TaskData, StoredOutcome> | null = null
@@ -126,8 +131,8 @@ export class Tasks {
       prefix: opts.prefix,
       defaultJobOptions: {
         attempts: 1,
-        removeOnComplete: { age: 7 * 24 * 3600, count: 20_000 },
-        removeOnFail: { age: 7 * 24 * 3600, count: 20_000 },
+        removeOnComplete: { age: 7 * 24 * 3600, count: INDEX_SIZE },
+        removeOnFail: { age: 7 * 24 * 3600, count: INDEX_SIZE },
       },
     })
     this.queue.on('error', (err) => opts.log.warn({ err: err.message }, 'task queue connection error')) // else BullMQ writes it to stderr
@@ -171,17 +176,14 @@ export class Tasks {
     const traceparent = activeTraceparent()
     if (traceparent) data.traceparent = traceparent
     const { redis, keys } = this.#o
-    // The index only serves listings; written beside the job, not before it (one round trip).
-    await Promise.all([
-      redis
-        .multi()
-        .zadd(keys.taskIndex, data.createdAt, data.id)
-        .zadd(keys.taskIndexByConnector(data.connectorId), data.createdAt, data.id)
-        .zremrangebyrank(keys.taskIndex, 0, -20_001)
-        .zremrangebyrank(keys.taskIndexByConnector(data.connectorId), 0, -20_001)
-        .exec(),
-      this.queue.add(data.type, data, { jobId: data.id }),
-    ])
+    // The index only serves listings; written beside the job, not before it (one round trip),
+    // and cut back to its size on one create in TRIM_EVERY (it may briefly hold a few more).
+    const index = redis.pipeline().zadd(keys.taskIndex, data.createdAt, data.id).zadd(keys.taskIndexByConnector(data.connectorId), data.createdAt, data.id)
+    // (a connector's index is cut on its own creates: about one in TRIM_EVERY of them)
+    if (++this.#created % TRIM_EVERY === 0) {
+      index.zremrangebyrank(keys.taskIndex, 0, -(INDEX_SIZE + 1)).zremrangebyrank(keys.taskIndexByConnector(data.connectorId), 0, -(INDEX_SIZE + 1))
+    }
+    await Promise.all([index.exec(), this.queue.add(data.type, data, { jobId: data.id })])
     this.#createdHere.add(data.id)
     // a missed notice must not keep an id forever (its waiter then reads at its own timeout)
     if (this.#createdHere.size > CREATED_HERE) this.#createdHere.delete(this.#createdHere.values().next().value!)
@@ -229,7 +231,7 @@ export class Tasks {
     const index = filter.connectorId ? keys.taskIndexByConnector(filter.connectorId) : keys.taskIndex
     const out: TaskView[] = []
     const batch = Math.max(filter.limit, 100)
-    for (let start = 0; out.length < filter.limit && start < 20_000; start += batch) {
+    for (let start = 0; out.length < filter.limit && start < INDEX_SIZE; start += batch) {
       const ids = await redis.zrevrange(index, start, start + batch - 1)
       if (ids.length === 0) break
       for (const view of await this.#views(ids)) {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { request } from 'undici'
 import type { Delegate } from '../../delegate/src/delegate.ts'
 import { freePort } from '../../test/containers.ts'
+import { waitFor } from '../../test/wait-for.ts'
 import { startTestDelegate, startTestManager, type Api, type TestManager } from '../../test/harness.ts'
 
 let m: TestManager
@@ -132,7 +133,14 @@ describe('metrics and statistics', () => {
     const c = await api.ok('POST', '/api/v1/connectors', body({ name: 'stats' }))
     for (let i = 0; i < 3; i++) await api.ok('POST', `/api/v1/connectors/${c.id}/validate`)
     await api.call('GET', `/api/v1/connectors/${c.id}/tags?image=no/such`)
-    const stats = await api.ok('GET', '/api/v1/stats/tasks?minutes=10')
+    // counts are written once a second, one pipeline for every task that ended meanwhile
+    const stats = await waitFor(
+      async () => {
+        const s = await api.ok('GET', '/api/v1/stats/tasks?minutes=10')
+        return s.series.some((x: any) => x.type === 'list-tags' && x.outcome === 'failed') ? s : false
+      },
+      { timeoutMs: 5_000, what: 'the failed listing in the task statistics' },
+    )
     expect(stats.minutes).toHaveLength(10)
     const ok = stats.series.find((s: any) => s.type === 'validate-connector' && s.outcome === 'succeeded')
     expect(ok.total).toBeGreaterThanOrEqual(3)
