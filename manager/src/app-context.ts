@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { ConnectorStore } from './connector-store.ts'
+import type { Connector, ConnectorStore } from './connector-store.ts'
 import type { DelegateView } from './delegate-directory.ts'
 import type { EligibilityAnswer, EligibilityQuery } from './eligibility.ts'
 import type { Monitoring } from './monitoring.ts'
@@ -22,6 +22,8 @@ export interface AppContext {
   revokeToken: (tokenId: string) => void
   /** who could run a task now, and why not (POST /api/v1/delegates/eligible); `probe`: ask them to reach the registry */
   eligibility: (query: EligibilityQuery, probe: boolean) => Promise<EligibilityAnswer>
+  /** the connector a new task runs against, from the replica's prepared copy (NotFoundError when there is none) */
+  taskConnector: (connectorId: string) => Promise<Connector>
   /** a connector was replaced or deleted: every replica drops its prepared copy */
   connectorChanged: (connectorId: string) => void
 }

@@ -15,6 +15,7 @@ import { Monitoring } from './monitoring.ts'
 import { TaskPreparer } from './prepare-task.ts'
 import { Prober } from './prober.ts'
 import { redisKeys } from './redis-keys.ts'
+import { adaptivePipelining } from './adaptive-pipelining.ts'
 import { createRedis, redisConnection } from './redis-options.ts'
 import { ReplicaBus } from './replica-bus.ts'
 import { SecretBox } from './secret-crypto.ts'
@@ -41,9 +42,8 @@ export interface RunningManager {
 export async function startManager(config: ManagerConfig, log: Logger, { replicaId = newReplicaId() } = {}): Promise<RunningManager> {
   log = log.child({ replica: replicaId })
   const connection = redisConnection(config.redisUrl)
-  // auto-pipelining: the commands issued while one batch of socket events is handled leave in one
-  // write (a reconnect storm of 5,000 delegates, many tasks ending at once)
-  const redis = createRedis(connection, { lazyConnect: true, enableAutoPipelining: true })
+  const redis = createRedis(connection, { lazyConnect: true })
+  const stopPipelining = adaptivePipelining(redis, { busy: Number(process.env.RD_BUSY ?? 0.5) })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   await redis.connect()
   const keys = redisKeys(config.queuePrefix)
@@ -153,6 +153,7 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
       monitoring,
       eligibility: (query, probe) => previewEligibility({ dispatcher, history, prober: probe ? prober : null, delegates }, query),
       revokeToken: (id) => gateway?.revokeToken(id),
+      taskConnector: (id) => preparer.connector(id),
       connectorChanged: (id) => (preparer.invalidate(id), bus.connectorChanged(id)),
     },
     metrics: metrics.registry,
@@ -190,6 +191,7 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
       await gateway.close()
       await directory.close()
       await app.close()
+      stopPipelining()
       await redis.quit().catch(() => undefined)
       log.info('manager closed')
     })())

@@ -41,6 +41,11 @@ export class TaskPreparer {
     this.#cache.delete(connectorId)
   }
 
+  /** Change notices may have been missed (the connection to Redis was lost). */
+  invalidateAll(): void {
+    this.#cache.clear()
+  }
+
   async prepare(data: TaskData, progress: TaskProgress): Promise<DispatchTask> {
     const p = await this.#load(data.connectorId, data.id)
     const spec: TaskSpec = { type: data.type, registry: p.registry }
@@ -76,21 +81,40 @@ export class TaskPreparer {
     return { ...spec, registry: { ...spec.registry, password: p.registry.password } }
   }
 
-  async #load(connectorId: string, taskId: string | null): Promise<Prepared> {
-    const now = this.#now()
+  /**
+   * The connector a task about to be created will run against, for the routes that create tasks:
+   * the prepared copy when there is one (a busy connector's tasks read no Redis to be created),
+   * else the store's (NotFoundError when it does not exist). Preparing, which opens the secret,
+   * stays the task's business: a secret that cannot be opened fails the task, not the request.
+   */
+  async connector(connectorId: string): Promise<Connector> {
+    return this.#fresh(connectorId)?.connector ?? (await this.#connectors.get(connectorId))
+  }
+
+  #fresh(connectorId: string): Prepared | undefined {
     const cached = this.#cache.get(connectorId)
-    if (cached && now - cached.at < FRESH_MS) return cached
+    return cached && this.#now() - cached.at < FRESH_MS ? cached : undefined
+  }
+
+  async #load(connectorId: string, taskId: string | null): Promise<Prepared> {
+    const cached = this.#fresh(connectorId)
+    if (cached) return cached
     const connector = await this.#connectors.get(connectorId).catch((err: unknown) => {
       // the task's own fault (it ends INVALID_INPUT); anything else, Redis down, ends it INTERNAL
       if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${connectorId} was deleted before the task${taskId ? ` ${taskId}` : ''} ran`)
       throw err
     })
+    return this.#prepare(connector)
+  }
+
+  async #prepare(connector: Connector): Promise<Prepared> {
+    const now = this.#now()
     const registry: RegistryTarget = { url: connector.url }
     if (connector.username !== null) registry.username = connector.username
     if (connector.passwordSecretId !== null) registry.password = await this.#secrets.reveal(connector.passwordSecretId)
     if (connector.passwordRef !== null) registry.passwordRef = connector.passwordRef
     const prepared: Prepared = { connector, registry, registryHost: registryHostOf(connector.url), at: now }
-    this.#cache.set(connectorId, prepared)
+    this.#cache.set(connector.id, prepared)
     return prepared
   }
 }

@@ -78,9 +78,12 @@ export class ReplicaBus {
         log.error({ err, channel }, 'replica message handling failed')
       }
     })
-    // after a lost connection, messages may have been missed: learn the fleet again
+    // after a lost connection, messages may have been missed: learn the fleet again, and read
+    // connectors afresh (a change notice may be among them; Redis may even have come back empty)
     subscriber.on('ready', () => {
-      if (this.#started) void this.#resync().catch((err: unknown) => log.warn({ err }, 'fleet resync failed'))
+      if (!this.#started) return
+      this.#o.preparer.invalidateAll()
+      void this.#resync().catch((err: unknown) => log.warn({ err }, 'fleet resync failed'))
     })
     await subscriber.subscribe(keys.fleetChannel, keys.doneChannel, keys.replicaChannel(replicaId))
     await this.#resync()

@@ -57,7 +57,7 @@ export function connectorRoutes(api: FastifyInstance, ctx: AppContext): void {
   })
 
   async function runAndWait(connectorId: string, type: TaskType, image: string | undefined, timeoutMs: number | undefined): Promise<TaskView> {
-    const connector = await connectors.get(connectorId)
+    const connector = await ctx.taskConnector(connectorId)
     const data = await ctx.tasks.create({ type, connectorId, image, timeoutMs }, connector.delegateSelectors)
     trace.getActiveSpan()?.setAttribute('rd.task.id', data.id)
     // The task ends by its own timeout at the latest; the margin covers the last Redis writes.

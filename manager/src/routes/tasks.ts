@@ -11,11 +11,11 @@ const tags = ['tasks']
 /** Task ids are UUIDs; anything else must not reach BullMQ, whose own keys share the prefix. */
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-export function taskRoutes(api: FastifyInstance, { tasks, connectors }: AppContext): void {
+export function taskRoutes(api: FastifyInstance, { tasks, taskConnector }: AppContext): void {
   api.post<{ Body: TaskRequest }>('/tasks', { schema: { tags, summary: 'Queue a registry task', body: taskBody } }, async (req, reply) =>
     // the root of the task's trace (task-tracing.ts)
     inServerSpan(req, reply, { 'rd.task.type': req.body.type, 'rd.connector.id': req.body.connectorId }, async () => {
-      const connector = await connectors.get(req.body.connectorId).catch((err: unknown) => {
+      const connector = await taskConnector(req.body.connectorId).catch((err: unknown) => {
         if (err instanceof NotFoundError) throw new InvalidInputError('connectorId', `connector ${JSON.stringify(req.body.connectorId)} does not exist`)
         throw err
       })
