@@ -1,12 +1,12 @@
 /**
  * ioredis auto-pipelining, on only while this replica is busy. With it, the commands issued
- * while one batch of socket events is handled leave in one write; without it, each command is a
- * write of its own, and on a loaded machine a write to Redis costs more than the command. But
- * it defers every command to the end of the loop's turn, which a lone request pays in latency.
- * Measured (`.scratch`-style closed loop, one manager, 4 delegates, same machine, alternating):
- * 64 clients 1,790–1,945 tasks/s with it against 950–1,140 without; 1 client 376–394 against
- * 415–462. So the event loop's utilisation decides, sampled every 100 ms: above `busy` the
- * client pipelines, below it every command leaves at once.
+ * while one batch of socket events is handled leave in one write; on this kind of machine a
+ * write to Redis costs more CPU than the command itself (writes were a quarter of the manager's
+ * CPU under load). Counted with `strace -c` on a manager under 64 concurrent REST clients: 8.1
+ * writes per task with it, 10.0 without. But it defers every command to the end of the loop's
+ * turn, which a lone request pays in latency for nothing (with one client, commands never meet:
+ * 14 writes per task either way). So the event loop's utilisation decides, sampled every
+ * 100 ms: above `busy` the client pipelines, below it every command leaves at once.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'

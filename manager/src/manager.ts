@@ -43,7 +43,7 @@ export async function startManager(config: ManagerConfig, log: Logger, { replica
   log = log.child({ replica: replicaId })
   const connection = redisConnection(config.redisUrl)
   const redis = createRedis(connection, { lazyConnect: true })
-  const stopPipelining = adaptivePipelining(redis, { busy: Number(process.env.RD_BUSY ?? 0.5) })
+  const stopPipelining = adaptivePipelining(redis)
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   await redis.connect()
   const keys = redisKeys(config.queuePrefix)

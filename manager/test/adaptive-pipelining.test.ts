@@ -1,0 +1,34 @@
+import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises'
+import type { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { adaptivePipelining } from '../src/adaptive-pipelining.ts'
+import { waitFor } from '../../test/wait-for.ts'
+
+/** Keeps this event loop busy for `ms`, yielding a turn every 10 ms so that timers can run. */
+async function busyFor(ms: number): Promise<void> {
+  const until = performance.now() + ms
+  while (performance.now() < until) {
+    const slice = performance.now() + 10
+    while (performance.now() < slice) {
+      // spin
+    }
+    await turn()
+  }
+}
+
+describe('adaptive pipelining', () => {
+  it('pipelines while the event loop is busy and sends each command at once when it is idle', async () => {
+    const redis = { options: { enableAutoPipelining: false } } as unknown as Redis
+    const stop = adaptivePipelining(redis, { everyMs: 50 })
+    try {
+      await sleep(120)
+      expect(redis.options.enableAutoPipelining).toBe(false)
+      const busy = busyFor(2_000)
+      await waitFor(() => redis.options.enableAutoPipelining, { timeoutMs: 1_500, what: 'pipelining to turn on under load' })
+      await busy
+      await waitFor(() => !redis.options.enableAutoPipelining, { timeoutMs: 1_000, what: 'pipelining to turn off once idle' })
+    } finally {
+      stop()
+    }
+  })
+})
