@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
-import { endToEnd, type EndToEnd } from './tags-end-to-end.ts'
+import type { EndToEnd } from './tags-end-to-end.ts'
 
 const TAGS = 10_000
 const REPO = 'bench/app'
@@ -151,6 +151,8 @@ async function main(): Promise<void> {
       console.log(`(a) seeded ${TAGS} tags into distribution 2.8 in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
       if (only.includes('a')) rows.push(await compare('(a) distribution 2.8, 10,000 tags', reg.hostPort, runs))
       if (only.includes('d')) {
+        // loaded here, not at the top: the measured process (`--once`) must not load the harness
+        const { endToEnd } = await import('./tags-end-to-end.ts')
         const e2e = await endToEnd(reg.hostPort, REPO, runs, timed)
         rows.push({ name: '(d) (a) through REST, built delegate', ours: e2e.rest, skopeo: e2e.skopeo, inProcess: e2e.listing, oursCount: e2e.restCount, skopeoCount: e2e.skopeoCount })
         breakdown = e2e
