@@ -337,7 +337,7 @@ export class DelegateGateway {
   /**
    * ws-level ping/pong (ws's `isAlive` pattern) for connections without a delegate (before hello,
    * or revoked): ends half-open TCP connections. A delegate's own heartbeats prove it alive
-   * (`#checkSilence`), so it is not pinged: at 5,000 delegates the pings were a third of the
+   * (`#checkSilence`), so it is not pinged: at 5,000 delegates the pings were about a quarter of the
    * manager's idle CPU.
    */
   #ping(): void {
