@@ -6,12 +6,12 @@
  * delegate's task span, and no secret is in anything that was exported.
  */
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startAuthRegistry, type AuthRegistry } from './auth-registry.ts'
 import { freePort } from './containers.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver.ts'
+import { waitFor } from './wait-for.ts'
 
 const procs: Proc[] = []
 const closers: (() => Promise<void>)[] = []
@@ -31,15 +31,14 @@ function otelEnv(receiver: OtlpReceiver, service: string): Record<string, string
 
 /** Waits (bounded) until the trace holds spans for which `done` says yes, then returns them all. */
 async function trace(receiver: OtlpReceiver, traceId: string, done: (spans: ReceivedSpan[]) => boolean, ms = 20_000): Promise<ReceivedSpan[]> {
-  const until = Date.now() + ms
-  for (;;) {
-    const spans = receiver.spans.filter((s) => s.traceId === traceId)
-    if (done(spans)) return spans
-    if (Date.now() > until) {
-      expect.fail(`trace ${traceId} incomplete after ${ms} ms: ${spans.map((s) => `${s.service}:${s.name}`).join(', ') || 'no span'}`)
-    }
-    await sleep(100)
-  }
+  const spansOf = () => receiver.spans.filter((s) => s.traceId === traceId)
+  return waitFor(
+    () => {
+      const spans = spansOf()
+      return done(spans) ? spans : false
+    },
+    { timeoutMs: ms, intervalMs: 100, what: `trace ${traceId} to be complete`, describe: () => spansOf().map((s) => `${s.service}:${s.name}`).join(', ') || 'no span' },
+  )
 }
 
 function expectOneTree(spans: ReceivedSpan[]): ReceivedSpan {

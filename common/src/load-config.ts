@@ -36,3 +36,15 @@ export function explain(message: string, s: Described): string {
     })
     .join('\n')
 }
+
+/** A convict format's check for an optional http(s) URL ('' is allowed: the feature is off). */
+export function checkOptionalHttpUrl(value: unknown, example: string): void {
+  if (value === '') return
+  let url: URL | undefined
+  try {
+    url = new URL(String(value))
+  } catch {
+    url = undefined
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`must be an http:// or https:// URL (e.g. ${example})`)
+}

@@ -8,6 +8,7 @@
  * line that says to use the collector's HTTP port (4318) instead.
  */
 import convict from 'convict'
+import { checkOptionalHttpUrl } from './load-config.ts'
 
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number]
@@ -32,16 +33,7 @@ export interface TracingConfig {
 
 convict.addFormat({
   name: 'otlp-endpoint',
-  validate(value: unknown) {
-    if (value === '') return
-    let url: URL | undefined
-    try {
-      url = new URL(String(value))
-    } catch {
-      url = undefined
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL (e.g. http://otel-collector:4318)')
-  },
+  validate: (value: unknown) => checkOptionalHttpUrl(value, 'http://otel-collector:4318'),
 })
 convict.addFormat({
   name: 'otlp-protocol',

@@ -1,6 +1,6 @@
 /** The manager's settings (SPEC §2). The only file of the manager that reads process.env. */
 import convict from 'convict'
-import { loadValidated } from '../../common/src/load-config.ts'
+import { checkOptionalHttpUrl, loadValidated } from '../../common/src/load-config.ts'
 import { takeTracing, tracingSchema, type TracingConfig } from '../../common/src/tracing-config.ts'
 import { LIMITS } from '../../protocol/src/limits.ts'
 import { redisConnection } from './redis-options.ts'
@@ -38,16 +38,7 @@ convict.addFormat({
 
 convict.addFormat({
   name: 'optional-http-url',
-  validate(value: unknown) {
-    if (value === '') return
-    let url: URL | undefined
-    try {
-      url = new URL(String(value))
-    } catch {
-      url = undefined
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error('must be an http:// or https:// URL')
-  },
+  validate: (value: unknown) => checkOptionalHttpUrl(value, 'https://hooks.example.com/registry-delegates'),
 })
 convict.addFormat({
   name: 'trace-url-template',

@@ -15,6 +15,7 @@ import { RegistryClient } from '../../delegate/src/registry/client.ts'
 import { makePki, type Pki } from '../../delegate/test/registry-pki.ts'
 import { freePort, startRegistry, type Started } from '../../test/containers.ts'
 import { startTestDelegate, startTestManager, testLog, type TestManager } from '../../test/harness.ts'
+import { waitFor } from '../../test/wait-for.ts'
 import { ALERTS_QUEUE, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../src/alerts.ts'
 import { redisKeys } from '../src/redis-keys.ts'
 
@@ -76,12 +77,13 @@ describe('alert webhook', () => {
 
   const accepted = (type: string) => deliveries.filter((d) => d.answered === 200 && d.headers[EVENT_HEADER] === type)
   async function waitForEvent(type: string, ms = 30_000): Promise<any> {
-    const until = Date.now() + ms
-    while (accepted(type).length === 0) {
-      if (Date.now() > until) throw new Error(`no ${type} delivered; got ${deliveries.map((d) => `${String(d.headers[EVENT_HEADER])}:${d.answered}`).join(', ')}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    return JSON.parse(accepted(type)[0]!.body)
+    const first = await waitFor(() => accepted(type)[0], {
+      timeoutMs: ms,
+      intervalMs: 50,
+      what: `a ${type} delivery`,
+      describe: () => deliveries.map((d) => `${String(d.headers[EVENT_HEADER])}:${d.answered}`).join(', '),
+    })
+    return JSON.parse(first.body)
   }
 
   it('delivers each event once across three replicas, retried after a 500, signed, without secrets', async () => {

@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION, type TaskResult } from '../../protocol/src/index.ts'
 import type { Delegate, TaskRunner } from '../../delegate/src/delegate.ts'
 import { RegistryError } from '../../delegate/src/registry/errors.ts'
 import { startTestDelegate, startTestManager, type TestManager } from '../../test/harness.ts'
+import { waitFor } from '../../test/wait-for.ts'
 
 const cleanup: (() => Promise<unknown>)[] = []
 let m: TestManager
@@ -52,14 +53,16 @@ async function raw(name: string, tags: string[], behave: 'beat' | 'drain' | 'sil
 const eligible = (body: Record<string, unknown>) => m.api.call('POST', '/api/v1/delegates/eligible', body)
 const byName = (answer: { delegates: { name: string }[] }, name: string): any => answer.delegates.find((d) => d.name === name)
 
+/** Polls `get` until `ok` holds (bounded; the error shows what was last seen). */
 async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await get()
-    if (ok(v)) return v
-    if (Date.now() > end) throw new Error(`${what}: not reached within ${ms} ms: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  let last: T | undefined
+  return waitFor(
+    async () => {
+      last = await get()
+      return ok(last) ? { v: last } : false
+    },
+    { timeoutMs: ms, what, describe: () => last },
+  ).then(({ v }) => v)
 }
 
 describe('eligibility preview', () => {

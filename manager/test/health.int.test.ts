@@ -28,13 +28,14 @@ const body = (over: Record<string, unknown> = {}) => ({ name: 'checked', type: '
 
 /** Polls the health route until `ok` holds (bounded), then returns it. */
 async function healthUntil(id: string, ok: (h: any) => boolean, ms = 20_000): Promise<any> {
-  const until = Date.now() + ms
-  for (;;) {
-    const h = await api.ok('GET', `/api/v1/connectors/${id}/health`)
-    if (ok(h)) return h
-    if (Date.now() > until) throw new Error(`health never matched: ${JSON.stringify(h)}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  let last: any
+  return waitFor(
+    async () => {
+      last = await api.ok('GET', `/api/v1/connectors/${id}/health`)
+      return ok(last) ? last : false
+    },
+    { timeoutMs: ms, intervalMs: 100, what: `connector ${id}'s health to match`, describe: () => last },
+  )
 }
 
 async function metrics(): Promise<string> {
@@ -152,22 +153,20 @@ describe('metrics and statistics', () => {
   })
 
   it("GET /stats/delegates has each delegate's load per minute, sampled on the watch tick", async () => {
-    const until = Date.now() + 10_000
-    for (;;) {
-      const stats = await api.ok('GET', '/api/v1/stats/delegates?minutes=5')
-      const d = stats.delegates.find((x: any) => x.name === 'health-eu-1')
-      if (d) {
-        expect(d.capacity).toBe(3)
-        expect(d.avg.at(-1)).toBeGreaterThanOrEqual(0)
-        expect(d.max.at(-1)).toBeLessThanOrEqual(3)
-        expect(d.avg).toHaveLength(5)
-        expect(stats.total).toBeGreaterThanOrEqual(1)
-        expect((await api.ok('GET', '/api/v1/stats/delegates?minutes=5&limit=1')).delegates).toHaveLength(1)
-        return
-      }
-      if (Date.now() > until) throw new Error(`no load sampled: ${JSON.stringify(stats)}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    let stats: any
+    const d = await waitFor(
+      async () => {
+        stats = await api.ok('GET', '/api/v1/stats/delegates?minutes=5')
+        return stats.delegates.find((x: any) => x.name === 'health-eu-1')
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'the load of health-eu-1 to be sampled', describe: () => stats },
+    )
+    expect(d.capacity).toBe(3)
+    expect(d.avg.at(-1)).toBeGreaterThanOrEqual(0)
+    expect(d.max.at(-1)).toBeLessThanOrEqual(3)
+    expect(d.avg).toHaveLength(5)
+    expect(stats.total).toBeGreaterThanOrEqual(1)
+    expect((await api.ok('GET', '/api/v1/stats/delegates?minutes=5&limit=1')).delegates).toHaveLength(1)
   })
 
   it('the new routes need the API key and are in the OpenAPI document', async () => {
