@@ -1,7 +1,7 @@
 /**
  * ioredis auto-pipelining, on only while this replica is busy. With it, the commands issued
  * while one batch of socket events is handled leave in one write; on this kind of machine a
- * write to Redis costs more CPU than the command itself (writes were a quarter of the manager's
+ * write to Redis costs more CPU than the command itself (writes were over a third of the manager's busy
  * CPU under load). Counted with `strace -c` on a manager under 64 concurrent REST clients: 8.1
  * writes per task with it, 10.0 without. But it defers every command to the end of the loop's
  * turn, which a lone request pays in latency for nothing (with one client, commands never meet:
