@@ -236,10 +236,10 @@ describe('token-auth distribution', () => {
     expect(await failure(tc.client, validate(url, { username: 'carol', password: 'carol-pw' }))).toMatchObject({ code: 'ACCESS_DENIED', status: 403 })
   })
 
-  it('anonymous tokens list public tags; a private repository is NAME_UNKNOWN ("not found or no access")', async () => {
+  it('anonymous tokens list public tags; a private repository is AUTH_REQUIRED ("private, or it does not exist")', async () => {
     const r = await run(tc.client, tags(url, 'public/app'))
     expect((r as { tags: string[] }).tags).toEqual(range(300, 'p').sort())
-    expect(await failure(tc.client, tags(url, 'private/app'))).toMatchObject({ code: 'NAME_UNKNOWN', status: 401 })
+    expect(await failure(tc.client, tags(url, 'private/app'))).toMatchObject({ code: 'AUTH_REQUIRED', status: 401, message: expect.stringMatching(/private.*does not exist/) })
   })
 
   it('credentials without pull rights are ACCESS_DENIED', async () => {

@@ -448,9 +448,12 @@ describe('Bearer tokens', () => {
     expect(await failure(client().client, images(s.url))).toMatchObject({ code: 'CATALOG_UNSUPPORTED', status: 401 })
   })
 
-  it('a repository refused with insufficient_scope anonymously is NAME_UNKNOWN (Docker Hub "not found or no access")', async () => {
+  it('a repository refused with insufficient_scope anonymously is AUTH_REQUIRED, naming both private and absent (Docker Hub "not found or no access")', async () => {
     const s = await tokenRegistry({ anonymous: true, insufficientFor: ['repository:nope/app:pull'] })
-    expect(await failure(client().client, tags(s.url, 'nope/app'))).toMatchObject({ code: 'NAME_UNKNOWN' })
+    const err = await failure(client().client, tags(s.url, 'nope/app'))
+    expect(err).toMatchObject({ code: 'AUTH_REQUIRED' })
+    expect(err.message).toMatch(/private/)
+    expect(err.message).toMatch(/does not exist/)
   })
 
   it('a token the registry calls invalid is fetched again once', async () => {

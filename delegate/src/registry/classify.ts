@@ -38,7 +38,9 @@ export function classifyFailure(res: HttpResponse & { auth: AuthOutcome }, endpo
       if (endpoint.kind === 'tags') {
         return auth.sentCredentials
           ? new RegistryError('ACCESS_DENIED', `The registry does not let these credentials pull ${endpoint.repository} (or it does not exist): check the name, and grant the user pull rights on it.`, extras)
-          : new RegistryError('NAME_UNKNOWN', `The repository ${endpoint.repository} does not exist, or is private: check the name, or set credentials on the connector that may pull it.`, extras)
+          : // an anonymous token that grants nothing for this repository (SPEC §5): private, or
+            // absent, and registries such as Docker Hub do not say which
+            new RegistryError('AUTH_REQUIRED', `${host} grants anonymous pulls nothing for ${endpoint.repository}: it is private (set credentials on the connector that may pull it) or it does not exist (check the name).`, extras)
       }
       return new RegistryError('ACCESS_DENIED', `The registry accepts these credentials but refuses access to ${what}: grant the user pull rights.`, extras)
     }
