@@ -9,7 +9,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { PROTOCOL_VERSION } from '../protocol/src/index.ts'
 import { Api, managerConfig, spawnDelegate, spawnManager, type Proc } from './harness.ts'
 import { isPing, json, startFaultServer, type FaultServer, type Handler } from '../delegate/test/fault-server.ts'
-import { rawWebSocket } from './raw-ws.ts'
+import { rawWebSocket, upgradeRequest } from './raw-ws.ts'
 import { waitFor } from './wait-for.ts'
 
 let manager: Proc & { url: string }
@@ -25,19 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await manager?.stop()
 })
-
-function upgradeRequest(path: string, headers: Record<string, string> = {}): string {
-  const lines = [
-    `GET ${path} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    'Upgrade: websocket',
-    'Connection: Upgrade',
-    'Sec-WebSocket-Version: 13',
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-  ]
-  return `${lines.join('\r\n')}\r\n\r\n`
-}
 
 async function open(): Promise<Socket> {
   const socket = connect(port, '127.0.0.1')
@@ -66,7 +53,7 @@ describe('the manager under connection resets', () => {
       for (let i = 0; i < 5; i++) {
         const socket = await open()
         const answer = firstAnswer(socket)
-        socket.write(upgradeRequest(path))
+        socket.write(upgradeRequest(`127.0.0.1:${port}`, path))
         expect(await answer).toMatch(/^HTTP\/1\.1 (401|404)/)
         socket.resetAndDestroy()
       }
@@ -76,7 +63,7 @@ describe('the manager under connection resets', () => {
 
   it('survives resets at every stage of an upgrade with a valid token', async () => {
     const token = await api.token()
-    const request = upgradeRequest('/api/v1/delegates/stream', { Authorization: `Bearer ${token}` })
+    const request = upgradeRequest(`127.0.0.1:${port}`, '/api/v1/delegates/stream', { Authorization: `Bearer ${token}` })
     // before the request ends, right after it (token check in flight), and after the 101
     for (let cut = 1; cut < request.length; cut += 17) {
       const socket = await open()

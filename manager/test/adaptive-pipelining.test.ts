@@ -1,4 +1,4 @@
-import { setImmediate as turn, setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as turn } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { adaptivePipelining } from '../src/adaptive-pipelining.ts'
@@ -18,10 +18,22 @@ async function busyFor(ms: number): Promise<void> {
 
 describe('adaptive pipelining', () => {
   it('pipelines while the event loop is busy and sends each command at once when it is idle', async () => {
-    const redis = { options: { enableAutoPipelining: false } } as unknown as Redis
+    // counts the decisions, so that "stays off while idle" is checked after real samples
+    let decisions = 0
+    let on = false
+    const options = {
+      get enableAutoPipelining() {
+        return on
+      },
+      set enableAutoPipelining(value: boolean) {
+        decisions++
+        on = value
+      },
+    }
+    const redis = { options } as unknown as Redis
     const stop = adaptivePipelining(redis, { everyMs: 50 })
     try {
-      await sleep(120)
+      await waitFor(() => decisions >= 2, { timeoutMs: 1_000, what: 'two idle samples' })
       expect(redis.options.enableAutoPipelining).toBe(false)
       const busy = busyFor(2_000)
       await waitFor(() => redis.options.enableAutoPipelining, { timeoutMs: 1_500, what: 'pipelining to turn on under load' })
